@@ -1,0 +1,484 @@
+# Generated from engine_async.py by scripts/unasync.py: do not edit.
+"""The cache engine for asyncio drivers: carries the policy's decisions to a store.
+
+``engine_sync.py`` is generated from this file by ``scripts/unasync.py``: edit this one,
+then run the script. The engine never raises a store fault to its caller: Redis being
+down, slow or full turns into a forwarded request (``Cache-Status: ...; detail=
+store-unavailable``), counted and logged by the store.
+
+A driver uses it like this (the ASGI driver is the reference)::
+
+    plan = policy.plan(facts)                 # sans-I/O
+    verdict = engine.lookup(plan)       # one GET in the common case
+    if verdict.kind <= VerdictKind.STALE_WHILE_REVALIDATE:
+        send(engine.serve(plan, verdict))     # a hit
+        refresh = engine.refresh(plan, verdict)   # background, one worker
+    else:
+        exchange = engine.exchange(plan, verdict)
+        start = exchange.start(status, headers)   # when the app answers
+        ...stream the body, keeping a copy while start.keep...
+        exchange.finish(body or None)   # after the last byte went out
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections import Counter
+from typing import Final
+
+from .concurrency_sync import Signal, sleep
+from .entry import Codec, Entry, decode_entry
+from .errors import StoreError
+from .keys import variant_hash
+from .policy import (
+    Action,
+    CachePolicy,
+    HeaderList,
+    Invalidation,
+    RequestFacts,
+    RequestPlan,
+    ResponsePlan,
+    Served,
+    Verdict,
+    VerdictKind,
+)
+from .stores.base import LockState, Store
+from .stores.faults import FaultLog
+
+__all__ = ["Exchange", "Start", "SyncEngine"]
+
+logger = logging.getLogger("routecache")
+
+#: Request fields replaced when the engine sends its own conditional request.
+_CONDITIONALS: Final = frozenset(
+    {b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since", b"if-range"}
+)
+_REFRESH_DROPPED: Final = frozenset(
+    {
+        "authorization",
+        "if-none-match",
+        "if-modified-since",
+        "if-match",
+        "if-unmodified-since",
+        "if-range",
+        "range",
+    }
+)
+
+
+class Start:
+    """What a driver does when the app's response starts.
+
+    With ``served`` set, the driver discards the app's response (drains and closes
+    it) and sends ``served`` instead (a refreshed entry after a ``304``, or a stale
+    one when the app failed). Otherwise it sends ``status`` and ``headers`` and
+    streams the app's body, keeping a copy of up to ``limit`` bytes while ``keep``.
+    """
+
+    __slots__ = ("headers", "keep", "limit", "served", "status")
+
+    def __init__(
+        self,
+        status: int = 0,
+        headers: HeaderList | None = None,
+        *,
+        keep: bool = False,
+        limit: int = 0,
+        served: Served | None = None,
+    ) -> None:
+        self.status = status
+        self.headers = headers if headers is not None else []
+        self.keep = keep
+        self.limit = limit
+        self.served = served
+
+
+class _Flight:
+    """A single-flight ticket: the fetching request wakes the others when done."""
+
+    __slots__ = ("locked", "name", "signal", "token")
+
+    def __init__(self, name: str, token: str, signal: Signal | None, locked: bool) -> None:
+        self.name = name
+        self.token = token
+        self.signal = signal
+        self.locked = locked
+
+
+class Exchange:
+    """One request forwarded to the app; its response goes through here."""
+
+    __slots__ = (
+        "_flight",
+        "_pending",
+        "_pending_ttl",
+        "_rp",
+        "engine",
+        "plan",
+        "request_time",
+        "verdict",
+    )
+
+    def __init__(self, engine: SyncEngine, plan: RequestPlan, verdict: Verdict) -> None:
+        self.engine = engine
+        self.plan = plan
+        self.verdict = verdict
+        self.request_time = time.time()
+        self._rp: ResponsePlan | None = None
+        self._pending: Entry | None = None
+        self._pending_ttl = 0.0
+        self._flight = verdict.flight if isinstance(verdict.flight, _Flight) else None
+
+    def request_headers(self, headers: HeaderList) -> HeaderList | None:
+        """The request fields to send the app, or ``None`` to send the client's as-is.
+
+        When the engine revalidates an entry, the client's own conditionals are
+        replaced by the entry's validators (§4.3.1).
+        """
+        entry = self.verdict.entry
+        if self.verdict.kind != VerdictKind.REVALIDATE or entry is None:
+            return None
+        kept = [h for h in headers if h[0] not in _CONDITIONALS]
+        kept.extend(self.engine.policy.conditional_headers(entry))
+        return kept
+
+    def etag_for(self, body: bytes) -> bytes | None:
+        """The ETag to add to the response when its whole body is known up front."""
+        rp = self._rp
+        if rp is None or not rp.store or not rp.generate_etag or len(body) > rp.max_body_size:
+            return None
+        entry = rp.entry(body)
+        return entry.etag
+
+    def start(self, status: int, headers: HeaderList) -> Start:
+        """Decide what happens to the app's response once its status is known."""
+        plan, verdict, policy = self.plan, self.verdict, self.engine.policy
+        now = time.time()
+        if plan.action == Action.INVALIDATE:
+            invalidation = policy.invalidation(plan, status, headers)
+            if invalidation:
+                self.engine.invalidate(invalidation)
+            return Start(status, policy.forwarded_headers(headers, policy.forward_member("method")))
+        entry = verdict.entry
+        if verdict.kind == VerdictKind.REVALIDATE and status == 304 and entry is not None:
+            rp = policy.freshen(
+                plan, entry, headers, request_time=self.request_time, response_time=now
+            )
+            updated = rp.entry(entry.body)
+            self._pending = updated if rp.store else None
+            self._pending_ttl = rp.storage_ttl
+            if not rp.store:
+                self.engine.delete(plan)
+            served = policy.serve(
+                plan,
+                updated,
+                now,
+                hit=False,
+                fwd=verdict.fwd or "stale",
+                fwd_status=304,
+                stored=rp.store,
+                detail=rp.detail,
+            )
+            return Start(served=served)
+        if verdict.stale_ok and entry is not None and status >= 500:
+            return Start(served=self._stale_if_error(entry, now, status))
+        rp = policy.on_response(
+            plan,
+            status,
+            headers,
+            request_time=self.request_time,
+            response_time=now,
+            fwd=verdict.fwd or "uri-miss",
+            detail=verdict.detail,
+        )
+        self._rp = rp
+        return Start(status, rp.headers, keep=rp.store, limit=rp.max_body_size)
+
+    def _stale_if_error(self, entry: Entry, now: float, status: int | None) -> Served:
+        self.engine.counts["stale_if_error"] += 1
+        return self.engine.policy.serve(
+            self.plan,
+            entry,
+            now,
+            hit=False,
+            fwd="stale",
+            fwd_status=status,
+            detail="stale-if-error",
+        )
+
+    def fail(self) -> Served | None:
+        """The app raised before answering: a stale entry to serve, or ``None``."""
+        entry = self.verdict.entry
+        if self.verdict.stale_ok and entry is not None:
+            return self._stale_if_error(entry, time.time(), None)
+        return None
+
+    def finish(self, body: bytes | None) -> None:
+        """Store the response (``body`` is ``None`` when incomplete, failed or too
+        large) and wake the requests waiting on it. Call it exactly once, after the
+        response went out, also when it failed."""
+        data: bytes | None = None
+        try:
+            entry, ttl = self._pending, self._pending_ttl
+            rp = self._rp
+            if entry is None and body is not None and rp is not None and rp.store:
+                entry, ttl = rp.entry(body), rp.storage_ttl
+            if entry is not None:
+                data = self.engine.put(self.plan, entry, ttl)
+        finally:
+            self.engine.land(self.plan, self._flight, data)
+
+
+class SyncEngine:
+    """Looks entries up, stores responses, invalidates, and runs the single flight.
+
+    Args:
+        policy: the decisions.
+        store: an async store (``RedisStore`` or ``MemoryStore().as_async()``).
+        codec: how entries are encoded (compression threshold).
+        collapse: single-flight misses (in this process, and across processes through
+            the store's lock).
+        lock_ttl: seconds a fetch lock lives (bounds how long a dead worker blocks).
+        lock_wait: seconds a waiting request waits before calling the app itself.
+    """
+
+    def __init__(
+        self,
+        policy: CachePolicy,
+        store: Store,
+        *,
+        codec: Codec | None = None,
+        collapse: bool = True,
+        lock_ttl: float = 10.0,
+        lock_wait: float = 10.0,
+    ) -> None:
+        self.policy = policy
+        self.store = store
+        self.codec = codec or Codec()
+        self.collapse = collapse
+        self.lock_ttl = lock_ttl
+        self.lock_wait = lock_wait
+        self.counts: Counter[str] = Counter()
+        self.corrupt = FaultLog("routecache entries", interval=60.0)
+        self._flights: dict[str, Signal] = {}
+        self._refreshing: set[str] = set()
+
+    # -- lookups --------------------------------------------------------------------
+
+    def _decode(self, data: bytes | None, plan: RequestPlan) -> Entry | None:
+        if data is None:
+            return None
+        entry = decode_entry(data)
+        if entry is None:
+            self.counts["corrupt"] += 1
+            self.corrupt.record(f"decoding the entry for {plan.facts.path}", ValueError("corrupt"))
+        return entry
+
+    def lookup(self, plan: RequestPlan) -> Verdict:
+        """Find and judge the entry for ``plan`` (a ``LOOKUP`` plan)."""
+        key = plan.key
+        assert key is not None
+        try:
+            data = self.store.get(key)
+        except StoreError:
+            return self._unavailable(plan)
+        now = time.time()
+        verdict = self.policy.judge(plan, self._decode(data, plan), now)
+        if verdict.kind == VerdictKind.NEED_VARIANT:
+            try:
+                data = self.store.get(key, verdict.variant)
+            except StoreError:
+                return self._unavailable(plan)
+            verdict = self.policy.judge(plan, self._decode(data, plan), now, variant=True)
+        if (
+            self.collapse
+            and verdict.kind == VerdictKind.FORWARD
+            and verdict.fwd == "uri-miss"
+            and plan.store_ok
+        ):
+            verdict = self._single_flight(plan, verdict)
+        return verdict
+
+    def _unavailable(self, plan: RequestPlan) -> Verdict:
+        plan.store_ok = False
+        self.counts["store_unavailable"] += 1
+        return Verdict(VerdictKind.FORWARD, fwd="miss", detail="store-unavailable")
+
+    def _single_flight(self, plan: RequestPlan, verdict: Verdict) -> Verdict:
+        key = plan.key
+        assert key is not None
+        name = f"{key.path_hash}:{key.digest}"
+        mine = Signal()
+        flight = self._flights.setdefault(name, mine)
+        if flight is not mine:
+            if flight.wait(self.lock_wait) and flight.value is not None:
+                return self._collapsed(plan, flight.value, verdict)
+            return verdict
+        token = uuid.uuid4().hex
+        deadline = time.monotonic() + self.lock_wait
+        delay = 0.002
+        while True:
+            try:
+                state, data = self.store.get_or_lock(key, token, self.lock_ttl)
+            except StoreError:
+                break
+            if state == LockState.ACQUIRED:
+                verdict.flight = _Flight(name, token, mine, locked=True)
+                return verdict
+            if state == LockState.FOUND:
+                collapsed = self._collapsed(plan, data, verdict)
+                if collapsed is not verdict:
+                    self._settle(name, mine, data)
+                    return collapsed
+                break
+            if state == LockState.PASS or time.monotonic() >= deadline:
+                break
+            sleep(delay)
+            delay = min(delay * 2, 0.05)
+        # No lock: fetch ourselves, and share the result with this process's waiters.
+        verdict.flight = _Flight(name, token, mine, locked=False)
+        return verdict
+
+    def _collapsed(self, plan: RequestPlan, data: bytes | None, verdict: Verdict) -> Verdict:
+        entry = self._decode(data, plan)
+        if entry is None:
+            return verdict
+        judged = self.policy.judge(plan, entry, time.time())
+        if judged.kind != VerdictKind.FRESH:
+            return verdict
+        judged.collapsed = True
+        self.counts["collapsed"] += 1
+        return judged
+
+    def _settle(self, name: str, signal: Signal | None, data: bytes | None) -> None:
+        if signal is not None:
+            if self._flights.get(name) is signal:
+                del self._flights[name]
+            signal.set(data)
+
+    def land(self, plan: RequestPlan, flight: object, data: bytes | None) -> None:
+        """Release a single-flight ticket: unlock, and wake the waiters with ``data``."""
+        if not isinstance(flight, _Flight):
+            return
+        self._refreshing.discard(flight.name)
+        self._settle(flight.name, flight.signal, data)
+        if flight.locked and plan.key is not None:
+            # On a fault the lock simply expires by itself.
+            with contextlib.suppress(StoreError):
+                self.store.release(plan.key, flight.token, passed=data is None)
+
+    # -- hits -----------------------------------------------------------------------
+
+    def serve(self, plan: RequestPlan, verdict: Verdict) -> Served:
+        """The response for a verdict that serves the entry (fresh, stale or collapsed)."""
+        entry = verdict.entry
+        assert entry is not None
+        now = time.time()
+        if verdict.collapsed:
+            return self.policy.serve(plan, entry, now, hit=False, fwd="uri-miss", collapsed=True)
+        self.counts["hit"] += 1
+        return self.policy.serve(plan, entry, now, detail=verdict.detail)
+
+    def gateway_timeout(self, plan: RequestPlan) -> Served:
+        """The ``504`` for ``only-if-cached`` with nothing usable."""
+        return self.policy.gateway_timeout(plan)
+
+    def refresh(self, plan: RequestPlan, verdict: Verdict) -> Exchange | None:
+        """An exchange to refresh a served entry in the background, or ``None`` when
+        nothing needs doing or another worker (any process) already refreshes it.
+
+        Its ``plan.facts`` describe the request to send the app (a ``GET``, without
+        the client's conditionals and credentials).
+        """
+        entry, key = verdict.entry, plan.key
+        if (
+            entry is None
+            or key is None
+            or verdict.kind
+            not in (
+                VerdictKind.REFRESH_AHEAD,
+                VerdictKind.STALE_WHILE_REVALIDATE,
+            )
+        ):
+            return None
+        name = f"{key.path_hash}:{key.digest}"
+        if name in self._refreshing:
+            return None
+        token = uuid.uuid4().hex
+        self._refreshing.add(name)
+        try:
+            taken = self.store.lock(key, token, self.lock_ttl)
+        except StoreError:
+            taken = False
+        if not taken:
+            self._refreshing.discard(name)
+            return None
+        facts = plan.facts
+        headers = {k: v for k, v in facts.headers.items() if k not in _REFRESH_DROPPED}
+        refresh_plan = self.policy.plan(
+            RequestFacts(
+                method="GET",
+                scheme=facts.scheme,
+                host=facts.host,
+                path=facts.path,
+                query=facts.query,
+                headers=headers,
+            )
+        )
+        kind = (
+            VerdictKind.REVALIDATE
+            if self.policy.conditional_headers(entry)
+            else VerdictKind.FORWARD
+        )
+        refresh_verdict = Verdict(kind, entry, fwd="stale")
+        refresh_verdict.flight = _Flight(name, token, None, locked=True)
+        self.counts["refresh"] += 1
+        return Exchange(self, refresh_plan, refresh_verdict)
+
+    # -- forwarding -----------------------------------------------------------------
+
+    def exchange(self, plan: RequestPlan, verdict: Verdict | None = None) -> Exchange:
+        """Forward ``plan`` to the app (a miss, a revalidation or an unsafe request)."""
+        if verdict is None:
+            verdict = Verdict(VerdictKind.FORWARD, fwd=plan.fwd or "method")
+        if plan.action == Action.LOOKUP:
+            self.counts["miss"] += 1
+        return Exchange(self, plan, verdict)
+
+    # -- writes ---------------------------------------------------------------------
+
+    def put(self, plan: RequestPlan, entry: Entry, ttl: float) -> bytes | None:
+        """Encode and store ``entry`` for ``ttl`` seconds; its bytes, or ``None`` when
+        the store failed."""
+        key = plan.key
+        if key is None or ttl <= 0:
+            return None
+        data = self.codec.encode(entry)
+        variant = None
+        if entry.vary:
+            variant = variant_hash([n for n, _ in entry.vary], plan.facts.headers)
+        try:
+            self.store.set(key, data, ttl, variant=variant, tags=entry.tags)
+        except StoreError:
+            return None
+        self.counts["stored"] += 1
+        return data
+
+    def delete(self, plan: RequestPlan) -> None:
+        """Remove the entry of ``plan`` (it may no longer be reused)."""
+        if plan.key is not None:
+            with contextlib.suppress(StoreError):
+                self.store.delete(plan.key)
+
+    def invalidate(self, invalidation: Invalidation) -> int:
+        """Remove what a successful unsafe request invalidates; faults are swallowed."""
+        try:
+            removed = self.store.invalidate(path=list(invalidation.paths), tags=invalidation.tags)
+        except StoreError:
+            self.counts["invalidation_failed"] += 1
+            return 0
+        self.counts["invalidated"] += removed
+        return removed

@@ -1,0 +1,1016 @@
+"""Every caching decision routecache makes, as pure functions of plain facts (sans-I/O).
+
+This module owns the rules; the drivers (ASGI, WSGI, Django) and the engines only
+carry bytes between a server, a store and the app. The flow for one request:
+
+1. :meth:`CachePolicy.plan` turns the request's facts into a :class:`RequestPlan`:
+   pass through untouched, bypass (with a reason), look up, or forward an unsafe
+   request and invalidate after it.
+2. For a lookup, :meth:`CachePolicy.judge` turns the stored entry (or its absence)
+   into a :class:`Verdict`: serve it fresh, serve it stale and refresh, revalidate it,
+   fetch the variant, or forward.
+3. The app's response start goes through :meth:`CachePolicy.on_response`, which says
+   whether the body is worth keeping and what headers go out; the complete body turns
+   into an :class:`~routecache.middleware.entry.Entry` with :meth:`ResponsePlan.entry`.
+4. :meth:`CachePolicy.serve` builds the replayed response (200, 304 or HEAD) with its
+   ``Age`` and ``Cache-Status``.
+
+Section numbers cite RFC 9111 (HTTP Caching) unless they name another RFC.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from hashlib import blake2b
+from typing import Final
+from urllib.parse import unquote, urljoin, urlsplit
+
+from .cache_control import INVALID, Directives, parse_cache_control
+from .cache_status import append_cache_status, format_cache_status
+from .entry import (
+    FLAG_GENERATED_ETAG,
+    FLAG_MUST_REVALIDATE,
+    FLAG_NO_CACHE,
+    FLAG_SHARED_AUTH,
+    Entry,
+)
+from .errors import ConfigurationError
+from .headers import (
+    HOP_BY_HOP,
+    cookie_names,
+    etag_matches,
+    format_http_date,
+    parse_etag_list,
+    parse_http_date,
+    split_list,
+)
+from .keys import CacheKey, canonical_host, normalize_field, request_key, variant_hash
+from .rules import (
+    DEFAULT_IGNORED_COOKIES,
+    DEFAULT_MAX_BODY_SIZE,
+    SAFE_METHODS,
+    Rule,
+    RuleMatch,
+    RuleSet,
+    compile_globs,
+)
+
+__all__ = [
+    "Action",
+    "CachePolicy",
+    "Invalidation",
+    "RequestFacts",
+    "RequestPlan",
+    "ResponsePlan",
+    "Served",
+    "Verdict",
+    "VerdictKind",
+]
+
+HeaderList = list[tuple[bytes, bytes]]
+
+#: Fields never stored with an entry: hop-by-hop ones, and those recomputed on replay.
+_NOT_STORED: Final = frozenset(
+    h.encode() for h in (*HOP_BY_HOP, "age", "content-length", "cache-status", "set-cookie")
+)
+#: Fields a 304 carries (RFC 9110 §15.4.5); Last-Modified only without an ETag.
+_NOT_MODIFIED_FIELDS: Final = frozenset(
+    {b"cache-control", b"content-location", b"date", b"etag", b"expires", b"vary"}
+)
+#: Fields a 304 from the origin must not overwrite in the stored response (§3.2).
+_NO_UPDATE_FROM_304: Final = frozenset(
+    {b"content-length", b"content-encoding", b"content-type", b"content-range", b"etag"}
+) | frozenset(h.encode() for h in HOP_BY_HOP)
+_UNSAFE_OK_STATUS = range(200, 400)
+_HEURISTIC_FRACTION: Final = 0.1
+_HEURISTIC_CAP: Final = 86400.0
+
+
+class Action(enum.IntEnum):
+    """What a driver does with a request."""
+
+    #: Do nothing at all: call the app, add no header (upgrades, event streams).
+    PASS = 0
+    #: Call the app, add ``Cache-Status`` saying why, store nothing.
+    BYPASS = 1
+    #: Look the request up in the store.
+    LOOKUP = 2
+    #: Unsafe method: call the app; after a 2xx/3xx answer, invalidate (§4.4).
+    INVALIDATE = 3
+
+
+class VerdictKind(enum.IntEnum):
+    """What to do with the result of a lookup."""
+
+    #: Serve the entry; nothing else to do.
+    FRESH = 0
+    #: Serve the entry, then refresh it in the background (refresh-ahead).
+    REFRESH_AHEAD = 1
+    #: Serve the stale entry, then refresh it in the background (RFC 5861).
+    STALE_WHILE_REVALIDATE = 2
+    #: The entry varies on request headers and this request needs another variant.
+    NEED_VARIANT = 3
+    #: Forward a conditional request built from the entry's validators (§4.3).
+    REVALIDATE = 4
+    #: Forward; the entry (if any) may still answer if the app fails (stale-if-error).
+    FORWARD = 5
+    #: ``only-if-cached`` and nothing usable: answer 504 (§5.2.1.7).
+    GATEWAY_TIMEOUT = 6
+
+
+class RequestFacts:
+    """What the policy needs to know about a request, taken from any framework.
+
+    ``headers`` maps lower-case field names to their combined value (repeated lines
+    joined with ``", "``, cookies with ``"; "``). ``path`` is the decoded path, the
+    mount prefix included; ``query`` the raw query string's bytes.
+    """
+
+    __slots__ = ("has_body", "headers", "host", "method", "path", "query", "scheme")
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        scheme: str,
+        host: str,
+        path: str,
+        query: bytes,
+        headers: Mapping[str, str],
+        has_body: bool = False,
+    ) -> None:
+        self.method = method
+        self.scheme = scheme
+        self.host = host
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.has_body = has_body
+
+    def __repr__(self) -> str:
+        return f"<RequestFacts {self.method} {self.scheme}://{self.host}{self.path}>"
+
+
+class Invalidation:
+    """What a successful unsafe request invalidates: whole paths and tags."""
+
+    __slots__ = ("paths", "tags")
+
+    def __init__(self, paths: Iterable[str] = (), tags: Iterable[str] = ()) -> None:
+        self.paths = tuple(dict.fromkeys(paths))
+        self.tags = tuple(dict.fromkeys(tags))
+
+    def __bool__(self) -> bool:
+        return bool(self.paths or self.tags)
+
+    def __repr__(self) -> str:
+        return f"Invalidation(paths={self.paths!r}, tags={self.tags!r})"
+
+
+class RequestPlan:
+    """The policy's decision about one request, carried through the whole exchange."""
+
+    __slots__ = (
+        "action",
+        "authorized",
+        "detail",
+        "facts",
+        "fwd",
+        "head",
+        "key",
+        "match",
+        "request_cc",
+        "rule",
+        "store_ok",
+    )
+
+    def __init__(
+        self,
+        action: Action,
+        facts: RequestFacts,
+        *,
+        fwd: str | None = None,
+        detail: str | None = None,
+        match: RuleMatch | None = None,
+        rule: Rule | None = None,
+        key: CacheKey | None = None,
+        request_cc: Directives | None = None,
+        authorized: bool = False,
+        store_ok: bool = True,
+    ) -> None:
+        self.action = action
+        self.facts = facts
+        self.fwd = fwd
+        self.detail = detail
+        self.match = match
+        self.rule = rule
+        self.key = key
+        self.request_cc = request_cc
+        self.authorized = authorized
+        self.head = facts.method == "HEAD"
+        self.store_ok = store_ok
+
+    def __repr__(self) -> str:
+        return f"<RequestPlan {self.action.name} fwd={self.fwd} detail={self.detail}>"
+
+
+class Verdict:
+    """The judgement on a looked-up entry; ``fwd`` and ``detail`` feed ``Cache-Status``."""
+
+    __slots__ = ("collapsed", "detail", "entry", "flight", "fwd", "kind", "stale_ok", "variant")
+
+    def __init__(
+        self,
+        kind: VerdictKind,
+        entry: Entry | None = None,
+        *,
+        fwd: str | None = None,
+        detail: str | None = None,
+        variant: str | None = None,
+        stale_ok: bool = False,
+    ) -> None:
+        self.kind = kind
+        self.entry = entry
+        self.fwd = fwd
+        self.detail = detail
+        self.variant = variant
+        #: The entry may answer instead of a failed or 5xx origin (stale-if-error).
+        self.stale_ok = stale_ok
+        #: The entry was produced by another request's work (single flight).
+        self.collapsed = False
+        #: The engine's single-flight ticket when this request must fetch for others.
+        self.flight: object | None = None
+
+    def __repr__(self) -> str:
+        return f"<Verdict {self.kind.name} fwd={self.fwd} detail={self.detail}>"
+
+
+class Served:
+    """A response built from an entry, ready to send."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: HeaderList, body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+class ResponsePlan:
+    """The policy's decision about the app's response: what goes out, what is kept."""
+
+    __slots__ = (
+        "detail",
+        "etag",
+        "flags",
+        "fresh_for",
+        "generate_etag",
+        "headers",
+        "initial_age",
+        "max_body_size",
+        "passthrough",
+        "response_time",
+        "sie",
+        "status",
+        "storage_ttl",
+        "store",
+        "stored_headers",
+        "swr",
+        "tags",
+        "vary",
+    )
+
+    def __init__(self, status: int, headers: HeaderList, response_time: float = 0.0) -> None:
+        self.status = status
+        #: When the response (its header section) was received.
+        self.response_time = response_time
+        #: Headers to send to the client (``Cache-Status`` included).
+        self.headers = headers
+        #: Keep a copy of the body and store it once complete.
+        self.store = False
+        #: Why the response is not stored (``Cache-Status`` detail).
+        self.detail: str | None = None
+        #: Send the response on untouched (event streams).
+        self.passthrough = False
+        self.stored_headers: HeaderList = []
+        self.fresh_for = 0.0
+        self.initial_age = 0.0
+        self.swr = 0.0
+        self.sie = 0.0
+        self.flags = 0
+        self.etag: bytes | None = None
+        self.generate_etag = False
+        self.tags: tuple[str, ...] = ()
+        self.vary: tuple[tuple[str, str | None], ...] = ()
+        self.max_body_size = DEFAULT_MAX_BODY_SIZE
+        #: Seconds the store keeps the entry: freshness plus the stale windows.
+        self.storage_ttl = 0.0
+
+    def entry(self, body: bytes) -> Entry:
+        """The entry to store once ``body`` is complete."""
+        etag = self.etag
+        flags = self.flags
+        if etag is None and self.generate_etag:
+            etag = make_etag(body)
+            flags |= FLAG_GENERATED_ETAG
+        headers = self.stored_headers
+        if etag is not None and self.generate_etag:
+            headers = [*headers, (b"etag", etag)]
+        return Entry(
+            status=self.status,
+            headers=headers,
+            body=body,
+            stored_at=self.response_time,
+            fresh_for=self.fresh_for,
+            initial_age=self.initial_age,
+            swr=self.swr,
+            sie=self.sie,
+            flags=flags,
+            etag=etag,
+            vary=self.vary,
+            tags=self.tags,
+        )
+
+
+def make_etag(body: bytes) -> bytes:
+    """A strong entity-tag derived from the body's bytes."""
+    return b'"' + blake2b(body, digest_size=12).hexdigest().encode() + b'"'
+
+
+def header_values(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> list[str]:
+    """All values of response field ``name`` (lower-case), decoded as latin-1."""
+    return [v.decode("latin-1") for k, v in headers if k == name]
+
+
+def _first(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for k, v in headers:
+        if k == name:
+            return v
+    return None
+
+
+class CachePolicy:
+    """The decisions for one configured cache (rules plus driver options).
+
+    Args:
+        rules: the per-route :class:`Rule` objects (or dicts of their options).
+        honor_cache_control: without a matching rule, cache what the origin marks
+            cacheable (``s-maxage``, ``max-age``, ``Expires``, ``public``), as a
+            standards-following shared cache.
+        honor_request_cache_control: obey the client's ``Cache-Control`` request
+            directives (``no-cache``, ``max-age``, ``only-if-cached``...). Off by
+            default, as in nginx and Varnish: a client must not be able to empty the
+            cache's benefit at will.
+        default_ttl: freshness for rules without ``ttl``, and for ``public`` responses
+            without explicit freshness when no rule matches.
+        heuristic_freshness: give responses with ``Last-Modified`` but no explicit
+            freshness 10% of their age, capped at a day (§4.2.2).
+        cache_name: the name of this cache in ``Cache-Status``.
+        tag_header: response field the app uses to tag entries (stripped on the way
+            out unless ``expose_tag_header``); on a successful unsafe request, the tags
+            it names are invalidated.
+        debug: add ``key=`` to ``Cache-Status``.
+    """
+
+    def __init__(
+        self,
+        rules: Iterable[Rule | Mapping[str, object]] = (),
+        *,
+        honor_cache_control: bool = False,
+        honor_request_cache_control: bool = False,
+        default_ttl: float | None = None,
+        heuristic_freshness: bool = False,
+        cache_name: str = "routecache",
+        tag_header: str = "cache-tag",
+        expose_tag_header: bool = False,
+        debug: bool = False,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    ) -> None:
+        self.rules = rules if isinstance(rules, RuleSet) else RuleSet(rules)
+        for name, value in (
+            ("honor_cache_control", honor_cache_control),
+            ("honor_request_cache_control", honor_request_cache_control),
+            ("heuristic_freshness", heuristic_freshness),
+            ("expose_tag_header", expose_tag_header),
+            ("debug", debug),
+        ):
+            if not isinstance(value, bool):
+                raise ConfigurationError(f"{name} must be True or False, got {value!r}")
+        if default_ttl is not None and (
+            isinstance(default_ttl, bool)
+            or not isinstance(default_ttl, (int, float))
+            or default_ttl < 0
+        ):
+            raise ConfigurationError(
+                f"default_ttl must be a non-negative number of seconds, got {default_ttl!r}"
+            )
+        if (
+            not isinstance(cache_name, str)
+            or not cache_name
+            or any(c in cache_name for c in ' ;,="')
+        ):
+            raise ConfigurationError(f"cache_name must be a token, got {cache_name!r}")
+        if not isinstance(tag_header, str) or not tag_header:
+            raise ConfigurationError(f"tag_header must be a header name, got {tag_header!r}")
+        if (
+            isinstance(max_body_size, bool)
+            or not isinstance(max_body_size, int)
+            or max_body_size < 0
+        ):
+            raise ConfigurationError(
+                f"max_body_size must be a number of bytes, got {max_body_size!r}"
+            )
+        self.honor_cache_control = honor_cache_control
+        self.honor_request_cache_control = honor_request_cache_control
+        self.default_ttl = None if default_ttl is None else float(default_ttl)
+        self.heuristic_freshness = heuristic_freshness
+        self.cache_name = cache_name
+        self.tag_header = tag_header.lower().encode("latin-1")
+        self.expose_tag_header = expose_tag_header
+        self.debug = debug
+        self.max_body_size = max_body_size
+        self._bypass_cache: dict[str, str] = {}
+
+    # -- Cache-Status ---------------------------------------------------------------
+
+    def status_member(self, plan: RequestPlan | None = None, **fields: object) -> str:
+        """A ``Cache-Status`` member for this cache (``key`` added in debug mode)."""
+        if self.debug and plan is not None and plan.key is not None and "key" not in fields:
+            fields["key"] = f"{plan.key.path_hash}:{plan.key.digest}"
+        return format_cache_status(self.cache_name, **fields)  # type: ignore[arg-type]
+
+    def forward_member(self, fwd: str, detail: str | None = None) -> bytes:
+        """The (memoised) ``Cache-Status`` member of a forwarded, unstored response."""
+        cache_key = f"{fwd};{detail}"
+        member = self._bypass_cache.get(cache_key)
+        if member is None:
+            member = format_cache_status(self.cache_name, fwd=fwd, detail=detail)
+            self._bypass_cache[cache_key] = member
+        return member.encode("latin-1")
+
+    def forwarded_headers(self, headers: HeaderList, member: bytes) -> HeaderList:
+        """The app's headers for a response the cache does not keep (bypass, unsafe
+        method): the tag header stripped and the ``Cache-Status`` ``member`` added."""
+        tag = self.tag_header
+        if self.expose_tag_header:
+            out = list(headers)
+        else:
+            out = [h for h in headers if h[0] != tag]
+        for i, (k, v) in enumerate(out):
+            if k == b"cache-status":
+                out[i] = (k, v + b", " + member)
+                break
+        else:
+            out.append((b"cache-status", member))
+        return out
+
+    # -- 1. the request -------------------------------------------------------------
+
+    def plan(self, facts: RequestFacts) -> RequestPlan:
+        """Decide what to do with a request before anything else happens."""
+        headers = facts.headers
+        if "upgrade" in headers or "text/event-stream" in headers.get("accept", ""):
+            return RequestPlan(Action.PASS, facts)
+        method = facts.method
+        match = self.rules.match(facts.path) if self.rules.rules else None
+        if method not in SAFE_METHODS:
+            return self._plan_unsafe(facts, match)
+        rule = match.rule if match is not None else None
+        if rule is None:
+            if not self.honor_cache_control:
+                return RequestPlan(Action.BYPASS, facts, fwd="bypass", detail="no-rule")
+        elif method not in rule.methods:
+            return RequestPlan(Action.BYPASS, facts, fwd="method", match=match, rule=rule)
+        if facts.has_body:
+            return RequestPlan(Action.BYPASS, facts, fwd="bypass", detail="body", rule=rule)
+        cookie = headers.get("cookie")
+        if (
+            cookie
+            and (rule is None or rule.cookies == "bypass")
+            and not _cookies_ignorable(cookie, rule)
+        ):
+            return RequestPlan(Action.BYPASS, facts, fwd="bypass", detail="cookie", rule=rule)
+        request_cc = None
+        store_ok = method == "GET"
+        if self.honor_request_cache_control:
+            request_cc = parse_cache_control(headers.get("cache-control"))
+            if request_cc.empty and "no-cache" in headers.get("pragma", ""):
+                request_cc.no_cache = True  # §5.4: Pragma only without Cache-Control
+            if request_cc.no_store:
+                store_ok = False
+        key = request_key(
+            method=method,
+            scheme=facts.scheme,
+            host=facts.host,
+            path=facts.path,
+            query=facts.query,
+            headers=headers,
+            rule=rule,
+        )
+        return RequestPlan(
+            Action.LOOKUP,
+            facts,
+            match=match,
+            rule=rule,
+            key=key,
+            request_cc=request_cc,
+            authorized="authorization" in headers,
+            store_ok=store_ok,
+        )
+
+    def _plan_unsafe(self, facts: RequestFacts, match: RuleMatch | None) -> RequestPlan:
+        return RequestPlan(
+            Action.INVALIDATE,
+            facts,
+            fwd="method",
+            match=match,
+            rule=match.rule if match is not None else None,
+        )
+
+    def invalidation(
+        self, plan: RequestPlan, status: int, headers: Sequence[tuple[bytes, bytes]]
+    ) -> Invalidation:
+        """What a finished unsafe request invalidates (§4.4); empty for error answers.
+
+        The target path, the same-host ``Location`` and ``Content-Location`` paths,
+        what the matching rules declare in ``invalidates`` (paths and tags), and the
+        tags the app names in the tag header.
+        """
+        if status not in _UNSAFE_OK_STATUS:
+            return Invalidation()
+        facts = plan.facts
+        paths = []
+        if self.honor_cache_control or (plan.rule is not None and plan.rule.caches):
+            paths.append(facts.path)
+        for field in (b"location", b"content-location"):
+            uri = _first(headers, field)
+            if uri is not None:
+                path = self._same_origin_path(facts, uri.decode("latin-1"))
+                if path is not None:
+                    paths.append(path)
+        tags: list[str] = []
+        for m in self.rules.match_all(facts.path):
+            rule = m.rule
+            if facts.method in rule.methods or rule.methods <= SAFE_METHODS:
+                for target in m.expand(rule.invalidates):
+                    (paths if target.startswith("/") else tags).append(target)
+        for tag_value in header_values(headers, self.tag_header):
+            tags.extend(split_list(tag_value))
+        return Invalidation(paths, tags)
+
+    @staticmethod
+    def _same_origin_path(facts: RequestFacts, uri: str) -> str | None:
+        try:
+            base = f"{facts.scheme}://{facts.host}{facts.path}"
+            target = urlsplit(urljoin(base, uri.strip()))
+        except ValueError:
+            return None
+        if target.scheme != facts.scheme:
+            return None
+        if canonical_host(target.netloc, target.scheme) != canonical_host(facts.host, facts.scheme):
+            return None
+        return unquote(target.path or "/", errors="surrogateescape")
+
+    # -- 2. the lookup --------------------------------------------------------------
+
+    def judge(
+        self, plan: RequestPlan, entry: Entry | None, now: float, *, variant: bool = False
+    ) -> Verdict:
+        """Judge the entry found for ``plan`` (``None``: nothing stored).
+
+        ``variant=True`` when ``entry`` came from the secondary (``Vary``) key.
+        """
+        cc = plan.request_cc
+        if entry is None:
+            if cc is not None and cc.only_if_cached:
+                return Verdict(VerdictKind.GATEWAY_TIMEOUT, detail="only-if-cached")
+            return Verdict(VerdictKind.FORWARD, fwd="vary-miss" if variant else "uri-miss")
+        if entry.vary and not self._vary_matches(entry, plan.facts.headers):
+            if not variant:
+                names = [name for name, _ in entry.vary]
+                return Verdict(
+                    VerdictKind.NEED_VARIANT, variant=variant_hash(names, plan.facts.headers)
+                )
+            if cc is not None and cc.only_if_cached:
+                return Verdict(VerdictKind.GATEWAY_TIMEOUT, detail="only-if-cached")
+            return Verdict(VerdictKind.FORWARD, fwd="vary-miss")
+        if plan.authorized and not entry.flags & FLAG_SHARED_AUTH:
+            # §3.5: a shared entry answers an authenticated request only if it said so.
+            return Verdict(VerdictKind.FORWARD, fwd="bypass", detail="authorization")
+        age = entry.age(now)
+        ttl = entry.fresh_for - age
+        has_validator = _has_validator(entry)
+        must_revalidate = bool(entry.flags & (FLAG_MUST_REVALIDATE | FLAG_NO_CACHE))
+        fresh = ttl > 0
+        if cc is not None:
+            if cc.no_cache:
+                if cc.only_if_cached:
+                    return Verdict(VerdictKind.GATEWAY_TIMEOUT, detail="only-if-cached")
+                if has_validator:
+                    return Verdict(VerdictKind.REVALIDATE, entry, fwd="request")
+                return Verdict(VerdictKind.FORWARD, entry, fwd="request")
+            if cc.max_age is not None and (cc.max_age == INVALID or age > cc.max_age):
+                fresh = False
+            if fresh and cc.min_fresh is not None and ttl < max(cc.min_fresh, 0):
+                fresh = False
+        if entry.flags & FLAG_NO_CACHE:
+            fresh = False
+        if fresh:
+            rule = plan.rule
+            if (
+                rule is not None
+                and rule.refresh_ahead is not None
+                and age >= entry.fresh_for * rule.refresh_ahead
+            ):
+                return Verdict(VerdictKind.REFRESH_AHEAD, entry, detail="refresh-ahead")
+            return Verdict(VerdictKind.FRESH, entry)
+        staleness = -ttl
+        if (
+            cc is not None
+            and not must_revalidate
+            and (cc.max_stale_any or (cc.max_stale is not None and staleness <= cc.max_stale))
+        ):
+            return Verdict(VerdictKind.FRESH, entry, detail="max-stale")
+        if cc is not None and cc.only_if_cached:
+            return Verdict(VerdictKind.GATEWAY_TIMEOUT, detail="only-if-cached")
+        stale_ok = not must_revalidate and ttl <= 0 and staleness <= entry.sie
+        if not must_revalidate and ttl <= 0 and staleness <= entry.swr:
+            return Verdict(
+                VerdictKind.STALE_WHILE_REVALIDATE, entry, detail="stale-while-revalidate"
+            )
+        if has_validator:
+            return Verdict(VerdictKind.REVALIDATE, entry, fwd="stale", stale_ok=stale_ok)
+        return Verdict(VerdictKind.FORWARD, entry, fwd="stale", stale_ok=stale_ok)
+
+    @staticmethod
+    def _vary_matches(entry: Entry, headers: Mapping[str, str]) -> bool:
+        return all(normalize_field(headers.get(name)) == stored for name, stored in entry.vary)
+
+    @staticmethod
+    def conditional_headers(entry: Entry) -> HeaderList:
+        """The validators to send the app when revalidating ``entry`` (§4.3.1)."""
+        out: HeaderList = []
+        if entry.etag is not None and not entry.flags & FLAG_GENERATED_ETAG:
+            out.append((b"if-none-match", entry.etag))
+        last_modified = entry.header(b"last-modified")
+        if last_modified is not None:
+            out.append((b"if-modified-since", last_modified))
+        return out
+
+    # -- 3. the app's response ------------------------------------------------------
+
+    def on_response(
+        self,
+        plan: RequestPlan,
+        status: int,
+        headers: HeaderList,
+        *,
+        request_time: float,
+        response_time: float,
+        fwd: str = "uri-miss",
+        fwd_status: int | None = None,
+        collapsed: bool = False,
+        detail: str | None = None,
+    ) -> ResponsePlan:
+        """Decide whether to keep the response and what headers go to the client.
+
+        ``fwd`` names why the request was forwarded (``uri-miss``, ``vary-miss``,
+        ``stale``, ``bypass``...), for ``Cache-Status``.
+        """
+        out = (
+            [h for h in headers if h[0] != self.tag_header]
+            if not self.expose_tag_header
+            else list(headers)
+        )
+        rp = ResponsePlan(status, out, response_time)
+        content_type = _first(headers, b"content-type")
+        if content_type is not None and content_type.startswith(b"text/event-stream"):
+            rp.passthrough = True
+            rp.headers = list(headers)
+            return rp
+        if _first(headers, b"date") is None:
+            out.append((b"date", format_http_date(response_time).encode()))
+        if plan.store_ok and plan.key is not None:
+            rp.detail = self._storable(plan, rp, headers, request_time, response_time)
+            rp.store = rp.detail is None
+        elif plan.head:
+            rp.detail = "head"
+        else:
+            rp.detail = detail or "request-no-store"
+        if detail is not None and rp.detail is None:
+            rp.detail = detail
+        member = self.status_member(
+            plan,
+            fwd=fwd,
+            fwd_status=fwd_status,
+            stored=rp.store,
+            collapsed=collapsed,
+            detail=rp.detail,
+        )
+        append_cache_status(out, member)
+        return rp
+
+    def _storable(
+        self,
+        plan: RequestPlan,
+        rp: ResponsePlan,
+        headers: HeaderList,
+        request_time: float,
+        response_time: float,
+    ) -> str | None:
+        """Fill ``rp`` for storing; return why the response may not be stored, or None."""
+        status = rp.status
+        rule = plan.rule
+        if status == 206 or _first(headers, b"content-range") is not None:
+            return "partial"
+        cc = parse_cache_control(header_values(headers, b"cache-control"))
+        if cc.no_store:
+            return "no-store"
+        if cc.private and not cc.private_fields:
+            return "private"
+        private_fields = frozenset(f.encode("latin-1") for f in cc.private_fields)
+        if b"set-cookie" not in private_fields and _first(headers, b"set-cookie") is not None:
+            return "set-cookie"
+        vary_names: list[str] = []
+        for value in header_values(headers, b"vary"):
+            vary_names.extend(v.lower() for v in split_list(value))
+        if "*" in vary_names:
+            return "vary-star"
+        if plan.authorized and not (cc.public or cc.s_maxage is not None or cc.must_revalidate):
+            return "authorization"
+        explicit = _explicit_freshness(cc, headers, response_time)
+        if rule is not None:
+            if status not in rule.cache_statuses:
+                return "status"
+        elif status not in _HEURISTIC_STATUSES and explicit is None and not cc.public:
+            return "status"
+        if not 200 <= status < 600 or status == 304:
+            return "status"
+        # Freshness lifetime (§4.2.1): explicit > rule ttl > default > heuristic.
+        jitter = 0.0
+        if explicit is not None and not (
+            rule is not None and rule.override and rule.ttl is not None
+        ):
+            fresh_for = explicit
+        elif rule is not None and (rule.ttl is not None or self.default_ttl is not None):
+            fresh_for = rule.ttl if rule.ttl is not None else self.default_ttl or 0.0
+            jitter = rule.jitter
+        elif rule is None and cc.public and self.default_ttl is not None:
+            fresh_for = self.default_ttl
+        elif self.heuristic_freshness:
+            fresh_for = _heuristic(headers, response_time)
+        else:
+            return "no-freshness"
+        if jitter and fresh_for > 0:
+            fresh_for *= 1.0 + random.uniform(-jitter, jitter)
+        etag = _first(headers, b"etag")
+        has_validator = etag is not None or _first(headers, b"last-modified") is not None
+        flags = 0
+        if cc.no_cache:
+            flags |= FLAG_NO_CACHE
+        if cc.must_revalidate or cc.proxy_revalidate or cc.s_maxage is not None:
+            flags |= FLAG_MUST_REVALIDATE
+        if cc.public or cc.s_maxage is not None or cc.must_revalidate:
+            flags |= FLAG_SHARED_AUTH
+        swr = _window(cc.stale_while_revalidate, rule.stale_while_revalidate if rule else 0.0)
+        sie = _window(cc.stale_if_error, rule.stale_if_error if rule else 0.0)
+        if flags & FLAG_MUST_REVALIDATE:
+            swr = sie = 0.0
+        initial_age = _initial_age(headers, request_time, response_time)
+        storage = fresh_for - initial_age + max(swr, sie)
+        if flags & FLAG_NO_CACHE or (
+            fresh_for <= initial_age and has_validator and flags & FLAG_MUST_REVALIDATE
+        ):
+            if not has_validator:
+                return "no-cache"
+            keep = (
+                fresh_for
+                if fresh_for > 0
+                else (rule.ttl if rule is not None and rule.ttl else self.default_ttl or 0.0)
+            )
+            storage = max(storage, keep)
+        if storage <= 0:
+            return "stale"
+        stored: HeaderList = []
+        for field, raw in headers:
+            if field in _NOT_STORED or field in private_fields or field == self.tag_header:
+                continue
+            stored.append((field, raw))
+        connection = header_values(headers, b"connection")
+        if connection:
+            drop = {n.lower().encode("latin-1") for n in split_list(connection)}
+            stored = [h for h in stored if h[0] not in drop]
+        if _first(stored, b"date") is None:
+            stored.append((b"date", format_http_date(response_time).encode()))
+        tags: list[str] = []
+        if rule is not None and rule.tags and plan.match is not None:
+            tags.extend(plan.match.expand(rule.tags))
+        for value in header_values(headers, self.tag_header):
+            tags.extend(split_list(value))
+        rp.stored_headers = stored
+        rp.fresh_for = fresh_for
+        rp.initial_age = initial_age
+        rp.swr, rp.sie = swr, sie
+        rp.flags = flags
+        rp.etag = etag
+        rp.generate_etag = etag is None and 200 <= status < 300
+        rp.tags = tuple(dict.fromkeys(tags))
+        rp.vary = tuple(
+            (n, normalize_field(plan.facts.headers.get(n)))
+            for n in dict.fromkeys(vary_names)
+            if rule is None or n not in rule.vary
+        )
+        rp.max_body_size = rule.max_body_size if rule is not None else self.max_body_size
+        rp.storage_ttl = storage
+        return None
+
+    def freshen(
+        self,
+        plan: RequestPlan,
+        entry: Entry,
+        headers: HeaderList,
+        *,
+        request_time: float,
+        response_time: float,
+    ) -> ResponsePlan:
+        """Merge a ``304`` from the app into the stored entry (§4.3.4, §3.2).
+
+        Returns the plan for the updated entry: ``store`` is False when the merged
+        response may no longer be stored (then the entry must not be reused).
+        """
+        updates = {k for k, _ in headers if k not in _NO_UPDATE_FROM_304}
+        merged = [h for h in entry.headers if h[0] not in updates]
+        merged.extend(h for h in headers if h[0] in updates)
+        if entry.etag is not None and entry.flags & FLAG_GENERATED_ETAG:
+            merged = [h for h in merged if h[0] != b"etag"]
+        rp = ResponsePlan(entry.status, merged, response_time)
+        rp.detail = self._storable(plan, rp, merged, request_time, response_time)
+        rp.store = rp.detail is None
+        if rp.store and entry.flags & FLAG_GENERATED_ETAG:
+            rp.etag = entry.etag
+            rp.generate_etag = False
+            rp.flags |= FLAG_GENERATED_ETAG
+            rp.stored_headers.append((b"etag", entry.etag or b""))
+        return rp
+
+    # -- 4. replaying an entry ------------------------------------------------------
+
+    def serve(
+        self,
+        plan: RequestPlan,
+        entry: Entry,
+        now: float,
+        *,
+        hit: bool = True,
+        fwd: str | None = None,
+        fwd_status: int | None = None,
+        stored: bool = False,
+        collapsed: bool = False,
+        detail: str | None = None,
+    ) -> Served:
+        """The response to send for ``entry``: full, ``304`` or bodiless for ``HEAD``."""
+        age = entry.age(now)
+        ttl = entry.fresh_for - age
+        member = self.status_member(
+            plan,
+            hit=hit,
+            fwd=fwd,
+            fwd_status=fwd_status,
+            ttl=ttl if hit else None,
+            stored=stored,
+            collapsed=collapsed,
+            detail=detail,
+        ).encode("latin-1")
+        age_value = str(int(age)).encode()
+        if 200 <= entry.status < 300 and self._not_modified(plan.facts.headers, entry):
+            headers = [
+                h
+                for h in entry.headers
+                if h[0] in _NOT_MODIFIED_FIELDS or (h[0] == b"last-modified" and entry.etag is None)
+            ]
+            headers.append((b"age", age_value))
+            append_cache_status(headers, member.decode("latin-1"))
+            return Served(304, headers, b"")
+        headers = list(entry.headers)
+        headers.append((b"content-length", str(len(entry.body)).encode()))
+        headers.append((b"age", age_value))
+        for i, (k, v) in enumerate(headers):
+            if k == b"cache-status":
+                headers[i] = (k, v + b", " + member)
+                break
+        else:
+            headers.append((b"cache-status", member))
+        return Served(entry.status, headers, b"" if plan.head else entry.body)
+
+    @staticmethod
+    def _not_modified(request_headers: Mapping[str, str], entry: Entry) -> bool:
+        """Evaluate the client's ``If-None-Match``/``If-Modified-Since`` (RFC 9110 §13.2.2)."""
+        inm = request_headers.get("if-none-match")
+        if inm is not None:
+            tags = parse_etag_list(inm)
+            if tags is None or entry.etag is None:
+                return False
+            return etag_matches(entry.etag.decode("latin-1"), tags, weak=True)
+        ims = request_headers.get("if-modified-since")
+        if ims is None:
+            return False
+        since = parse_http_date(ims)
+        if since is None:
+            return False
+        raw = entry.header(b"last-modified") or entry.header(b"date")
+        modified = parse_http_date(raw.decode("latin-1")) if raw is not None else entry.stored_at
+        return modified is not None and modified <= since
+
+    def gateway_timeout(self, plan: RequestPlan) -> Served:
+        """The ``504`` for ``only-if-cached`` with nothing usable stored (§5.2.1.7)."""
+        member = self.status_member(plan, fwd="miss", detail="only-if-cached")
+        return Served(
+            504,
+            [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", b"0"),
+                (b"cache-status", member.encode("latin-1")),
+            ],
+            b"",
+        )
+
+
+_HEURISTIC_STATUSES: Final = frozenset({200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501})
+
+
+def _has_validator(entry: Entry) -> bool:
+    """True when the app can validate the entry (an ETag of its own, or Last-Modified)."""
+    if entry.etag is not None and not entry.flags & FLAG_GENERATED_ETAG:
+        return True
+    return entry.header(b"last-modified") is not None
+
+
+def _window(directive: int | None, configured: float) -> float:
+    """A stale window: the response's directive when valid, else the rule's."""
+    if directive is None or directive == INVALID:
+        return configured
+    return float(directive)
+
+
+def _cookies_ignorable(cookie: str, rule: Rule | None) -> bool:
+    """True when every cookie is ignored by the rule or keyed on by ``vary_cookies``."""
+    if rule is None:
+        pattern = _DEFAULT_IGNORED
+        vary: tuple[str, ...] = ()
+    else:
+        pattern = rule.ignore_cookies_re
+        vary = rule.vary_cookies
+    for name in cookie_names(cookie):
+        if name in vary:
+            continue
+        if pattern is None or not pattern.match(name):
+            return False
+    return True
+
+
+_DEFAULT_IGNORED: Final = compile_globs(DEFAULT_IGNORED_COOKIES, "ignore_cookies")
+
+
+def _explicit_freshness(cc: Directives, headers: HeaderList, response_time: float) -> float | None:
+    """The freshness lifetime the response states (§4.2.1), or ``None`` when silent."""
+    if cc.s_maxage is not None:
+        return 0.0 if cc.s_maxage == INVALID else float(cc.s_maxage)
+    if cc.max_age is not None:
+        return 0.0 if cc.max_age == INVALID else float(cc.max_age)
+    expires = header_values(headers, b"expires")
+    if expires:
+        when = parse_http_date(expires[0]) if len(expires) == 1 else None
+        if when is None:
+            return 0.0  # §5.3: invalid dates, "0" included, are in the past
+        date = parse_http_date(_decoded(_first(headers, b"date")))
+        return max(0.0, when - (date if date is not None else response_time))
+    return None
+
+
+def _decoded(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
+def _heuristic(headers: HeaderList, response_time: float) -> float:
+    modified = parse_http_date(_decoded(_first(headers, b"last-modified")))
+    if modified is None:
+        return 0.0
+    date = parse_http_date(_decoded(_first(headers, b"date"))) or response_time
+    return min(max(0.0, (date - modified) * _HEURISTIC_FRACTION), _HEURISTIC_CAP)
+
+
+def _initial_age(headers: HeaderList, request_time: float, response_time: float) -> float:
+    """The corrected initial age of a response (§4.2.3)."""
+    age_raw = _first(headers, b"age")
+    age_value = 0.0
+    if age_raw is not None:
+        text = age_raw.decode("latin-1").strip()
+        if text.isascii() and text.isdigit():
+            age_value = float(min(int(text), 2147483648))
+    date = parse_http_date(_decoded(_first(headers, b"date")))
+    # Date has a resolution of one second: compare at that resolution.
+    apparent = max(0.0, int(response_time) - date) if date is not None else 0.0
+    corrected = age_value + max(0.0, response_time - request_time)
+    return max(apparent, corrected)

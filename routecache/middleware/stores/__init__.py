@@ -1,0 +1,21 @@
+"""Stores: where encoded entries live.
+
+:class:`RedisStore` (sync) and :class:`AsyncRedisStore` keep them in Redis or Redis
+Cluster; :class:`MemoryStore` is the embedded default (in-process, sync and async).
+"""
+
+from .base import AsyncStore, KeySpace, LockState, Store
+from .memory import AsyncMemoryStore, MemoryStore
+from .redis_async import AsyncRedisStore
+from .redis_sync import RedisStore
+
+__all__ = [
+    "AsyncMemoryStore",
+    "AsyncRedisStore",
+    "AsyncStore",
+    "KeySpace",
+    "LockState",
+    "MemoryStore",
+    "RedisStore",
+    "Store",
+]

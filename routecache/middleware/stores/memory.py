@@ -1,0 +1,300 @@
+"""The embedded store: in-process, bounded by bytes, LRU plus TTL.
+
+No Redis needed: the quickstart demo and tests run on it. It is per process, so with
+several workers each has its own cache (use Redis to share one). Thread- and task-safe:
+every operation holds one lock for a few dictionary operations and never awaits.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ..errors import ConfigurationError
+from ..keys import CacheKey, path_hash
+from .base import KeySpace, LockState, as_paths
+
+__all__ = ["AsyncMemoryStore", "MemoryStore"]
+
+_PASS = "\x00pass"
+
+
+class _Item:
+    __slots__ = ("data", "expires", "phash", "tags")
+
+    def __init__(self, data: bytes, expires: float, phash: str, tags: tuple[str, ...]) -> None:
+        self.data = data
+        self.expires = expires
+        self.phash = phash
+        self.tags = tags
+
+
+class MemoryStore:
+    """An in-process LRU store holding at most ``max_bytes`` of entries.
+
+    Offers the sync :class:`~routecache.middleware.stores.base.Store` methods, and the
+    async ones through :meth:`as_async` (the drivers call it for you).
+    """
+
+    is_async = False
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024, *, prefix: str = "routecache") -> None:
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
+            raise ConfigurationError(
+                f"max_bytes must be a positive number of bytes, got {max_bytes!r}"
+            )
+        self.max_bytes = max_bytes
+        self.keys = KeySpace(prefix)
+        self.prefix = prefix
+        self._data: OrderedDict[str, _Item] = OrderedDict()
+        self._paths: dict[str, set[str]] = {}
+        self._tags: dict[str, set[str]] = {}
+        self._locks: dict[str, tuple[str, float]] = {}
+        self._size = 0
+        self._lock = threading.Lock()
+        self._async: AsyncMemoryStore | None = None
+        self.evictions = 0
+
+    def as_async(self) -> AsyncMemoryStore:
+        """The async face of this store (same data)."""
+        if self._async is None:
+            self._async = AsyncMemoryStore(self)
+        return self._async
+
+    def as_sync(self) -> MemoryStore:
+        """This store (it is already sync)."""
+        return self
+
+    @property
+    def size(self) -> int:
+        """Bytes held (entry data only)."""
+        return self._size
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    # -- internals (caller holds self._lock) --------------------------------------
+
+    def _drop(self, name: str) -> bool:
+        item = self._data.pop(name, None)
+        if item is None:
+            return False
+        self._size -= len(item.data)
+        keys = self._paths.get(item.phash)
+        if keys is not None:
+            keys.discard(name)
+            if not keys:
+                del self._paths[item.phash]
+        for tag in item.tags:
+            tagged = self._tags.get(tag)
+            if tagged is not None:
+                tagged.discard(name)
+                if not tagged:
+                    del self._tags[tag]
+        return True
+
+    def _live(self, name: str, now: float) -> _Item | None:
+        item = self._data.get(name)
+        if item is None:
+            return None
+        if item.expires <= now:
+            self._drop(name)
+            return None
+        self._data.move_to_end(name)
+        return item
+
+    def _put(
+        self, name: str, data: bytes, expires: float, phash: str, tags: tuple[str, ...]
+    ) -> None:
+        self._drop(name)
+        self._data[name] = _Item(data, expires, phash, tags)
+        self._size += len(data)
+        self._paths.setdefault(phash, set()).add(name)
+        for tag in tags:
+            self._tags.setdefault(tag, set()).add(name)
+        while self._size > self.max_bytes and self._data:
+            oldest = next(iter(self._data))
+            self._drop(oldest)
+            self.evictions += 1
+
+    # -- the Store protocol ---------------------------------------------------------
+
+    def get(self, key: CacheKey, variant: str | None = None) -> bytes | None:
+        """The encoded entry, or ``None`` when absent or expired."""
+        name = self.keys.entry(key, variant)
+        with self._lock:
+            item = self._live(name, time.time())
+            return None if item is None else item.data
+
+    def set(
+        self,
+        key: CacheKey,
+        data: bytes,
+        ttl: float,
+        *,
+        variant: str | None = None,
+        tags: Sequence[str] = (),
+    ) -> None:
+        """Store ``data`` for ``ttl`` seconds (entries larger than the store are skipped)."""
+        if ttl <= 0 or len(data) > self.max_bytes:
+            return
+        expires = time.time() + ttl
+        tag_tuple = tuple(tags)
+        with self._lock:
+            self._put(self.keys.entry(key), data, expires, key.path_hash, tag_tuple)
+            if variant is not None:
+                self._put(self.keys.entry(key, variant), data, expires, key.path_hash, tag_tuple)
+
+    def delete(self, key: CacheKey) -> None:
+        """Remove one entry."""
+        with self._lock:
+            self._drop(self.keys.entry(key))
+
+    def get_or_lock(self, key: CacheKey, token: str, ttl: float) -> tuple[str, bytes | None]:
+        """The entry if stored; else take the fetch lock if it is free."""
+        now = time.time()
+        with self._lock:
+            item = self._live(self.keys.entry(key), now)
+            if item is not None:
+                return LockState.FOUND, item.data
+            name = self.keys.lock(key)
+            held = self._locks.get(name)
+            if held is not None and held[1] > now:
+                return (LockState.PASS if held[0] == _PASS else LockState.BUSY), None
+            self._locks[name] = (token, now + ttl)
+            return LockState.ACQUIRED, None
+
+    def lock(self, key: CacheKey, token: str, ttl: float) -> bool:
+        """Take the entry's lock if it is free; True when taken."""
+        now = time.time()
+        name = self.keys.lock(key)
+        with self._lock:
+            held = self._locks.get(name)
+            if held is not None and held[1] > now:
+                return False
+            self._locks[name] = (token, now + ttl)
+            return True
+
+    def release(self, key: CacheKey, token: str, *, passed: bool = False) -> None:
+        """Drop the lock if ``token`` holds it; ``passed`` leaves a short pass marker."""
+        name = self.keys.lock(key)
+        with self._lock:
+            held = self._locks.get(name)
+            if held is None or held[0] != token:
+                return
+            if passed:
+                self._locks[name] = (_PASS, time.time() + 5.0)
+            else:
+                del self._locks[name]
+
+    def invalidate(
+        self,
+        path: str | Iterable[str] | None = None,
+        tags: Iterable[str] = (),
+        everything: bool = False,
+    ) -> int:
+        """Remove every entry of the given paths and tags, or all of them."""
+        removed = 0
+        with self._lock:
+            if everything:
+                removed = len(self._data)
+                self._data.clear()
+                self._paths.clear()
+                self._tags.clear()
+                self._locks.clear()
+                self._size = 0
+                return removed
+            for p in as_paths(path):
+                for name in list(self._paths.get(path_hash(p), ())):
+                    removed += self._drop(name)
+            for tag in tags:
+                for name in list(self._tags.get(tag, ())):
+                    removed += self._drop(name)
+        return removed
+
+    def stats(self) -> dict[str, Any]:
+        """Entry count, bytes held, capacity, evictions."""
+        with self._lock:
+            return {
+                "store": "memory",
+                "prefix": self.prefix,
+                "entries": len(self._data),
+                "bytes": self._size,
+                "max_bytes": self.max_bytes,
+                "evictions": self.evictions,
+                "paths": len(self._paths),
+                "tags": len(self._tags),
+            }
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class AsyncMemoryStore:
+    """The async face of a :class:`MemoryStore`; every call runs inline (no I/O)."""
+
+    is_async = True
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.sync = store
+        self.prefix = store.prefix
+        self.keys = store.keys
+
+    def as_async(self) -> AsyncMemoryStore:
+        """This object."""
+        return self
+
+    def as_sync(self) -> MemoryStore:
+        """The underlying sync store."""
+        return self.sync
+
+    async def get(self, key: CacheKey, variant: str | None = None) -> bytes | None:
+        """See :meth:`MemoryStore.get`."""
+        return self.sync.get(key, variant)
+
+    async def set(
+        self,
+        key: CacheKey,
+        data: bytes,
+        ttl: float,
+        *,
+        variant: str | None = None,
+        tags: Sequence[str] = (),
+    ) -> None:
+        """See :meth:`MemoryStore.set`."""
+        self.sync.set(key, data, ttl, variant=variant, tags=tags)
+
+    async def delete(self, key: CacheKey) -> None:
+        """See :meth:`MemoryStore.delete`."""
+        self.sync.delete(key)
+
+    async def get_or_lock(self, key: CacheKey, token: str, ttl: float) -> tuple[str, bytes | None]:
+        """See :meth:`MemoryStore.get_or_lock`."""
+        return self.sync.get_or_lock(key, token, ttl)
+
+    async def lock(self, key: CacheKey, token: str, ttl: float) -> bool:
+        """See :meth:`MemoryStore.lock`."""
+        return self.sync.lock(key, token, ttl)
+
+    async def release(self, key: CacheKey, token: str, *, passed: bool = False) -> None:
+        """See :meth:`MemoryStore.release`."""
+        self.sync.release(key, token, passed=passed)
+
+    async def invalidate(
+        self,
+        path: str | Iterable[str] | None = None,
+        tags: Iterable[str] = (),
+        everything: bool = False,
+    ) -> int:
+        """See :meth:`MemoryStore.invalidate`."""
+        return self.sync.invalidate(path, tags, everything)
+
+    async def stats(self) -> dict[str, Any]:
+        """See :meth:`MemoryStore.stats`."""
+        return self.sync.stats()
+
+    async def close(self) -> None:
+        """Nothing to release."""

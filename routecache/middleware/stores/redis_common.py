@@ -1,0 +1,308 @@
+"""What the sync and async Redis stores share: Lua scripts, clients, fault handling.
+
+The stores themselves (``redis_async.py`` and its generated twin ``redis_sync.py``)
+only issue commands; everything here is plain code with no I/O of its own.
+
+Every multi-key script touches keys of one path only (one ``{hash tag}``), so each is
+atomic on a single Redis Cluster slot.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.asyncio.retry
+import redis.backoff
+import redis.cluster
+import redis.exceptions
+import redis.retry
+
+from ..errors import ConfigurationError, StoreError
+from .base import KeySpace, LockState
+from .faults import CircuitBreaker, FaultLog
+
+__all__ = [
+    "ASYNC_CLIENT_TYPES",
+    "GET_OR_LOCK",
+    "INVALIDATE_PATH",
+    "PASS_MARKER",
+    "RELEASE",
+    "SET_ENTRY",
+    "SYNC_CLIENT_TYPES",
+    "TAG_ADD",
+    "TAG_POP",
+    "StoreGuard",
+    "group_by_slot",
+    "make_async_client",
+    "make_sync_client",
+    "twin_store",
+]
+
+PASS_MARKER = b"\x00pass"
+
+#: KEYS: entry, variant (or entry again), path index.
+#: ARGV: data, ttl ms, expiry ms (score), now ms, has variant.
+SET_ENTRY = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], KEYS[1])
+if ARGV[5] == '1' then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+  redis.call('ZADD', KEYS[3], ARGV[3], KEYS[2])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[4])
+local t = redis.call('PTTL', KEYS[3])
+if t == -1 or t < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[3], ARGV[2]) end
+return 1
+"""
+
+#: KEYS: tag index. ARGV: expiry ms (score), now ms, ttl ms, member keys...
+TAG_ADD = """
+for i = 4, #ARGV do redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+local t = redis.call('PTTL', KEYS[1])
+if t == -1 or t < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return 1
+"""
+
+#: KEYS: tag index. Returns its members and deletes it, atomically.
+TAG_POP = """
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+return members
+"""
+
+#: KEYS: path index. Deletes every key it lists, then itself; returns how many existed.
+#: The listed keys share the index's hash tag, so this stays on one slot.
+INVALIDATE_PATH = """
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+local n = 0
+for i = 1, #members, 500 do
+  n = n + redis.call('DEL', unpack(members, i, math.min(i + 499, #members)))
+end
+redis.call('DEL', KEYS[1])
+return n
+"""
+
+#: KEYS: entry, lock. ARGV: token, lock ttl ms.
+#: Returns {1, data} found, {2} lock acquired, {3} pass marker, {4} busy.
+GET_OR_LOCK = """
+local v = redis.call('GET', KEYS[1])
+if v then return {1, v} end
+local l = redis.call('GET', KEYS[2])
+if not l then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+  return {2}
+end
+if l == ARGV[3] then return {3} end
+return {4}
+"""
+
+#: KEYS: lock. ARGV: token, pass marker or '' , pass ttl ms.
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  if ARGV[2] ~= '' then
+    redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  else
+    redis.call('DEL', KEYS[1])
+  end
+  return 1
+end
+return 0
+"""
+
+LOCK_STATES = {1: LockState.FOUND, 2: LockState.ACQUIRED, 3: LockState.PASS, 4: LockState.BUSY}
+
+#: Errors that mean "Redis misbehaved" (down, slow, full, read-only, cluster moving).
+FAULTS: tuple[type[BaseException], ...] = (
+    redis.exceptions.RedisError,
+    OSError,
+    TimeoutError,
+    EOFError,
+)
+
+
+class StoreGuard:
+    """Wraps one store call: refuses while the breaker is open, turns faults into
+    :class:`StoreError` after counting and (rate-limited) logging them.
+
+    Usable with ``with`` and ``async with`` (the sync store is generated from the
+    async one, so both forms are needed).
+    """
+
+    __slots__ = ("breaker", "faults", "operation")
+
+    def __init__(self, breaker: CircuitBreaker, faults: FaultLog, operation: str) -> None:
+        self.breaker = breaker
+        self.faults = faults
+        self.operation = operation
+
+    def __enter__(self) -> None:
+        if not self.breaker.allow():
+            self.faults.counts["refused"] += 1
+            raise StoreError(f"{self.faults.name}: circuit open, {self.operation} refused")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.breaker.success()
+            return
+        if isinstance(exc, FAULTS):
+            self.breaker.failure()
+            self.faults.record(self.operation, exc)
+            raise StoreError(f"{self.operation} failed: {exc}") from exc
+
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds (index scores are expiry times)."""
+    return int(time.time() * 1000)
+
+
+def group_by_slot(keys: Iterable[bytes | str]) -> dict[str, list[str]]:
+    """Group keys by their ``{hash tag}``: each group lives on one cluster slot."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for raw in keys:
+        key = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
+        groups[KeySpace.hash_tag(key)].append(key)
+    return groups
+
+
+def _is_cluster_url(url: str) -> tuple[str, bool]:
+    for scheme in ("redis+cluster://", "rediss+cluster://"):
+        if url.startswith(scheme):
+            return url.replace("+cluster", "", 1), True
+    return url, False
+
+
+def _client_options(
+    timeout: float, connect_timeout: float | None, extra: dict[str, Any]
+) -> dict[str, Any]:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    opts = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": connect_timeout if connect_timeout is not None else timeout,
+    }
+    opts.update(extra)
+    return opts
+
+
+def make_sync_client(
+    url: str,
+    *,
+    cluster: bool,
+    timeout: float,
+    connect_timeout: float | None,
+    options: dict[str, Any],
+) -> Any:
+    """A redis-py client for ``url`` (``redis+cluster://`` or ``cluster=True`` for a cluster)."""
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigurationError(f"Redis URL must look like redis://host:port/db, got {url!r}")
+    url, from_scheme = _is_cluster_url(url)
+    opts = _client_options(timeout, connect_timeout, options)
+    try:
+        if cluster or from_scheme:
+            opts.setdefault("retry", redis.retry.Retry(redis.backoff.NoBackoff(), 1))
+            return redis.cluster.RedisCluster.from_url(url, **opts)
+        opts.setdefault("retry", redis.retry.Retry(redis.backoff.NoBackoff(), 0))
+        return redis.Redis.from_url(url, **opts)
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(f"bad Redis URL or option: {exc}") from None
+
+
+def make_async_client(
+    url: str,
+    *,
+    cluster: bool,
+    timeout: float,
+    connect_timeout: float | None,
+    options: dict[str, Any],
+) -> Any:
+    """A redis-py asyncio client for ``url`` (see :func:`make_sync_client`)."""
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigurationError(f"Redis URL must look like redis://host:port/db, got {url!r}")
+    url, from_scheme = _is_cluster_url(url)
+    opts = _client_options(timeout, connect_timeout, options)
+    try:
+        if cluster or from_scheme:
+            opts.setdefault("retry", redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 1))
+            return redis.asyncio.cluster.RedisCluster.from_url(url, **opts)
+        opts.setdefault("retry", redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 0))
+        return redis.asyncio.Redis.from_url(url, **opts)
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(f"bad Redis URL or option: {exc}") from None
+
+
+def is_cluster_client(client: Any) -> bool:
+    """True for redis-py's sync or async ``RedisCluster``."""
+    return isinstance(client, (redis.cluster.RedisCluster, redis.asyncio.cluster.RedisCluster))
+
+
+def classify_keys(keys: Iterable[bytes], prefix: str) -> dict[str, int]:
+    """Count keys under ``prefix`` by kind (entries, variants, indexes, locks)."""
+    counts = {"entries": 0, "variants": 0, "path_indexes": 0, "tag_indexes": 0, "locks": 0}
+    tag_prefix = f"{prefix}:t:".encode()
+    for key in keys:
+        if key.startswith(tag_prefix):
+            counts["tag_indexes"] += 1
+        elif key.endswith(b":idx"):
+            counts["path_indexes"] += 1
+        elif key.endswith(b":lock"):
+            counts["locks"] += 1
+        elif key.count(b":", key.find(b"}")) >= 2:
+            counts["variants"] += 1
+        else:
+            counts["entries"] += 1
+    return counts
+
+
+#: Client classes each store accepts ready-made.
+ASYNC_CLIENT_TYPES: tuple[type, ...] = (redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster)
+SYNC_CLIENT_TYPES: tuple[type, ...] = (redis.Redis, redis.cluster.RedisCluster)
+
+
+def twin_store(store: Any, *, want_async: bool) -> Any:
+    """``store`` itself if it has the wanted flavour, else its twin on the same URL.
+
+    A store built around a ready client cannot be twinned (we do not know how to make
+    the other kind of client): that is a configuration error naming the fix.
+    """
+    if store.is_async == want_async:
+        return store
+    if store.url is None:
+        wanted = "AsyncRedisStore" if want_async else "RedisStore"
+        raise ConfigurationError(
+            f"this driver needs a {wanted}; {type(store).__name__} was given a ready client, "
+            f"so pass a {wanted} (or a URL) instead"
+        )
+    twin = getattr(store, "_twin", None)
+    if twin is None:
+        if want_async:
+            from .redis_async import AsyncRedisStore as cls
+        else:
+            from .redis_sync import RedisStore as cls  # type: ignore[assignment]
+        twin = cls(store.url, **store.settings)
+        store._twin = twin
+        twin._twin = store
+    return twin
