@@ -1,0 +1,376 @@
+"""The pure WSGI driver: response caching for any WSGI application.
+
+Usage::
+
+    from routecache import RedisStore, Rule
+    from routecache.middleware.wsgi import CacheMiddleware
+
+    app.wsgi_app = CacheMiddleware(
+        app.wsgi_app,
+        store=RedisStore("redis://localhost:6379/0"),
+        rules=[Rule("/items/{id}", ttl=60)],
+    )
+
+It works for Flask (the Flask extension wraps ``app.wsgi_app`` for you), Falcon,
+Bottle, Pyramid or a bare WSGI callable, under threaded servers (gunicorn gthread,
+waitress). A hit is answered without calling the app; a miss is streamed to the
+server while a copy of up to ``max_body_size`` bytes is kept, and stored when the
+app's iterable is exhausted and closed (``close()`` is always propagated); a partial
+or failed response is never stored. Every decision is the policy's.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from http import HTTPStatus
+from typing import Any
+
+from .config import CacheConfig
+from .engine_sync import Exchange, Start
+from .policy import Action, CachePolicy, HeaderList, RequestFacts, Served, VerdictKind
+
+__all__ = ["CacheMiddleware", "facts_from_environ"]
+
+logger = logging.getLogger("routecache")
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Callable[[bytes], object]]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+_SERVE_KINDS = (
+    VerdictKind.FRESH,
+    VerdictKind.REFRESH_AHEAD,
+    VerdictKind.STALE_WHILE_REVALIDATE,
+)
+_STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
+_NOT_HTTP = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"})
+_CONDITIONAL_KEYS = (
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_UNMODIFIED_SINCE",
+    "HTTP_IF_RANGE",
+)
+
+
+def status_line(status: int) -> str:
+    """``"200 OK"`` for 200 (``"599 Unknown"`` for codes without a phrase)."""
+    return _STATUS_LINES.get(status) or f"{status} Unknown"
+
+
+def _wsgi_path(environ: Environ) -> str:
+    raw = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    # PEP 3333 strings are latin-1 decoded bytes; ASGI paths are UTF-8: match them.
+    return raw.encode("latin-1").decode("utf-8", "surrogateescape") or "/"
+
+
+def facts_from_environ(environ: Environ) -> RequestFacts:
+    """The policy's view of a WSGI environ."""
+    headers: dict[str, str] = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_") and key not in _NOT_HTTP:
+            headers[key[5:].replace("_", "-").lower()] = value
+    content_type = environ.get("CONTENT_TYPE")
+    if content_type:
+        headers["content-type"] = content_type
+    length = (environ.get("CONTENT_LENGTH") or "").strip()
+    if length:
+        headers["content-length"] = length
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = (
+        headers.get("host") or f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
+    )
+    return RequestFacts(
+        method=environ.get("REQUEST_METHOD", "GET").upper(),
+        scheme=scheme,
+        host=host,
+        path=_wsgi_path(environ),
+        query=environ.get("QUERY_STRING", "").encode("latin-1"),
+        headers=headers,
+        has_body=(bool(length) and length != "0") or "transfer-encoding" in headers,
+    )
+
+
+def _native(headers: HeaderList) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
+
+
+def _served_iterable(start_response: StartResponse, served: Served) -> list[bytes]:
+    start_response(status_line(served.status), _native(served.headers))
+    return [served.body] if served.body else []
+
+
+class _Forwarded:
+    """The iterable returned for a forwarded request: relays the app's body, keeps a
+    bounded copy while the policy wants it, and stores it on ``close()``.
+
+    The real ``start_response`` is called when the first chunk is ready (PEP 3333
+    allows it), so an ETag can be added when that chunk is the whole body.
+    """
+
+    def __init__(self, exchange: Exchange, start_response: StartResponse) -> None:
+        self.exchange = exchange
+        self.real_start = start_response
+        self.app_iter: Iterable[bytes] | None = None
+        self.start: Start | None = None
+        self.status = ""
+        self.headers: HeaderList = []
+        self.native_headers: list[tuple[str, str]] = []
+        self.sent_headers = False
+        self.keep = False
+        self.complete = False
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.closed = False
+        self.real_write: Callable[[bytes], object] | None = None
+
+    # -- start_response given to the app ---------------------------------------------
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], object]:
+        if exc_info is not None and self.sent_headers:
+            raise exc_info[1].with_traceback(exc_info[2])
+        code = int(status[:3])
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        if self.start is not None:
+            # A second call (an error page replacing the first answer): relay, keep nothing.
+            policy = self.exchange.engine.policy
+            member = policy.forward_member("bypass", "error")
+            self.keep = False
+            self.status, self.native_headers = (
+                status,
+                _native(policy.forwarded_headers(raw, member)),
+            )
+            return self.write
+        self.start = start = self.exchange.start(code, raw)
+        if start.served is not None:
+            self.status = status_line(start.served.status)
+            self.native_headers = _native(start.served.headers)
+            return self.write
+        self.keep = start.keep
+        if self.keep:
+            length = _content_length(raw)
+            if length is not None and length > start.limit:
+                self.keep = False
+        self.status = status
+        self.headers = start.headers
+        self.native_headers = _native(start.headers)
+        return self.write
+
+    def write(self, data: bytes) -> object:
+        """The legacy ``write()`` callable: sends at once and stops keeping a copy."""
+        self.keep = False
+        self._send_headers(None)
+        assert self.real_write is not None
+        return self.real_write(data)
+
+    def _send_headers(self, whole_body: bytes | None) -> None:
+        if self.sent_headers:
+            return
+        self.sent_headers = True
+        headers = self.native_headers
+        if whole_body is not None and self.keep:
+            etag = self.exchange.etag_for(whole_body)
+            if etag is not None:
+                headers = [*headers, ("etag", etag.decode("latin-1"))]
+        self.real_write = self.real_start(self.status, headers)
+
+    # -- the iterable given to the server --------------------------------------------
+
+    def __iter__(self) -> Iterator[bytes]:
+        assert self.app_iter is not None
+        iterator = iter(self.app_iter)
+        sentinel: Any = object()
+        # start_response has been called once the first chunk exists (PEP 3333).
+        current: Any = next(iterator, sentinel)
+        start = self.start
+        if start is None:
+            raise RuntimeError("the WSGI application did not call start_response")
+        if start.served is not None:
+            self._send_headers(None)
+            if start.served.body:
+                yield start.served.body
+            return
+        if not self.keep:
+            self._send_headers(None)
+            if current is not sentinel:
+                yield current
+                yield from iterator
+            return
+        if current is sentinel:
+            self._send_headers(b"")
+            self.complete = True
+            return
+        # One chunk of look-ahead tells whether the current chunk is the last one.
+        while True:
+            following: Any = next(iterator, sentinel)
+            last = following is sentinel
+            self._send_headers(current if last and not self.sent_headers else None)
+            self._keep(current)
+            yield current
+            if last:
+                self.complete = True
+                return
+            current = following
+
+    def _keep(self, chunk: bytes) -> None:
+        if not self.keep:
+            return
+        self.size += len(chunk)
+        if self.start is not None and self.size > self.start.limit:
+            self.keep = False
+            self.chunks = []
+        elif chunk:
+            self.chunks.append(chunk)
+
+    def close(self) -> None:
+        """Close the app's iterable, then store the response (after it went out)."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            close = getattr(self.app_iter, "close", None)
+            if close is not None:
+                close()
+        finally:
+            body = b"".join(self.chunks) if self.keep and self.complete else None
+            self.exchange.finish(body)
+
+
+def _content_length(headers: HeaderList) -> int | None:
+    for k, v in headers:
+        if k == b"content-length":
+            try:
+                return int(v)
+            except ValueError:
+                return None
+    return None
+
+
+class _AfterClose:
+    """Wraps a hit's body so a background refresh runs after the response went out."""
+
+    def __init__(self, body: list[bytes], task: Callable[[], None]) -> None:
+        self.body = body
+        self.task = task
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.body)
+
+    def close(self) -> None:
+        try:
+            self.task()
+        except Exception:
+            logger.warning("routecache: background refresh failed", exc_info=True)
+
+
+class CacheMiddleware:
+    """Response caching for a WSGI app (see the module docstring).
+
+    Takes ``app`` plus the options of
+    :class:`~routecache.middleware.config.CacheConfig`: ``store``, ``rules``,
+    ``honor_cache_control``, ``honor_request_cache_control``, ``default_ttl``...
+    An ``AsyncRedisStore`` built from a URL is swapped for its sync twin.
+    """
+
+    def __init__(self, app: WSGIApp, **options: Any) -> None:
+        self.app = app
+        self.config = CacheConfig(**options)
+        self.policy: CachePolicy = self.config.policy
+        self.engine = self.config.sync_engine()
+        self.store = self.engine.store
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            plan = self.policy.plan(facts_from_environ(environ))
+        except Exception:
+            logger.exception("routecache: could not plan the request; passing it through")
+            return self.app(environ, start_response)
+        action = plan.action
+        if action == Action.PASS:
+            return self.app(environ, start_response)
+        if action == Action.BYPASS:
+            member = self.policy.forward_member(plan.fwd or "bypass", plan.detail)
+            return self.app(environ, self._tagging(start_response, member))
+        if action == Action.INVALIDATE:
+            return self._forward(environ, start_response, self.engine.exchange(plan))
+        verdict = self.engine.lookup(plan)
+        kind = verdict.kind
+        if kind in _SERVE_KINDS:
+            body = _served_iterable(start_response, self.engine.serve(plan, verdict))
+            if kind == VerdictKind.FRESH:
+                return body
+            return _AfterClose(body, lambda: self._refresh(environ, plan, verdict))
+        if kind == VerdictKind.GATEWAY_TIMEOUT:
+            return _served_iterable(start_response, self.engine.gateway_timeout(plan))
+        return self._forward(environ, start_response, self.engine.exchange(plan, verdict))
+
+    def _tagging(self, start_response: StartResponse, member: bytes) -> StartResponse:
+        policy = self.policy
+
+        def tagged(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], object]:
+            raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+            return start_response(status, _native(policy.forwarded_headers(raw, member)), exc_info)
+
+        return tagged
+
+    def _forward(
+        self, environ: Environ, start_response: StartResponse, exchange: Exchange
+    ) -> Iterable[bytes]:
+        conditional = exchange.request_headers([])
+        if conditional is not None:
+            environ = _with_conditionals(environ, conditional)
+        forwarded = _Forwarded(exchange, start_response)
+        try:
+            forwarded.app_iter = self.app(environ, forwarded.start_response)
+        except Exception:
+            served = exchange.fail() if not forwarded.sent_headers else None
+            exchange.finish(None)
+            if served is not None:
+                return _served_iterable(start_response, served)
+            raise
+        return forwarded
+
+    def _refresh(self, environ: Environ, plan: Any, verdict: Any) -> None:
+        exchange = self.engine.refresh(plan, verdict)
+        if exchange is None:
+            return
+        sub = {k: v for k, v in environ.items() if not k.startswith("HTTP_")}
+        for name, value in exchange.plan.facts.headers.items():
+            if name not in ("content-type", "content-length"):
+                sub["HTTP_" + name.upper().replace("-", "_")] = value
+        sub.update(REQUEST_METHOD="GET", CONTENT_LENGTH="0", **{"wsgi.input": io.BytesIO(b"")})
+        sub.pop("CONTENT_TYPE", None)
+        conditional = exchange.request_headers([])
+        if conditional is not None:
+            sub = _with_conditionals(sub, conditional)
+        forwarded = _Forwarded(exchange, _discard_start)
+        try:
+            forwarded.app_iter = self.app(sub, forwarded.start_response)
+        except Exception:
+            exchange.finish(None)
+            raise
+        try:
+            for _ in forwarded:
+                pass
+        finally:
+            forwarded.close()
+
+
+def _discard_start(
+    status: str, headers: list[tuple[str, str]], exc_info: Any = None
+) -> Callable[[bytes], object]:
+    return lambda data: None
+
+
+def _with_conditionals(environ: Environ, conditional: HeaderList) -> Environ:
+    """A copy of ``environ`` whose conditional fields are the engine's validators."""
+    out = {k: v for k, v in environ.items() if k not in _CONDITIONAL_KEYS}
+    for name, value in conditional:
+        out["HTTP_" + name.decode("latin-1").upper().replace("-", "_")] = value.decode("latin-1")
+    return out
