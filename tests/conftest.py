@@ -19,7 +19,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from _redis_servers import RedisCluster, RedisServer, missing_redis_binaries
+
+from tests._redis_servers import RedisCluster, RedisServer, missing_redis_binaries
 
 # ---------------------------------------------------------------------------
 # Real Redis: private server and cluster

@@ -9,10 +9,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-import _redis_servers
 import pytest
 import redis
-from _redis_servers import (
+from redis.cluster import ClusterNode
+from redis.cluster import RedisCluster as RedisClusterClient
+
+from tests import _redis_servers
+from tests._redis_servers import (
     SHARED_REDIS_PORT,
     PortInUseError,
     RedisCluster,
@@ -22,8 +25,6 @@ from _redis_servers import (
     pid_alive,
     redis_command,
 )
-from redis.cluster import ClusterNode
-from redis.cluster import RedisCluster as RedisClusterClient
 
 
 def _client(url: str) -> redis.Redis:

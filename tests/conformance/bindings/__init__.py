@@ -1,0 +1,1 @@
+"""Framework bindings of the conformance harness; importing one registers it."""
