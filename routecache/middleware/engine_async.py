@@ -28,7 +28,7 @@ import uuid
 from collections import Counter
 from typing import Final
 
-from .concurrency_async import Signal, sleep
+from .concurrency_async import Signal
 from .entry import Codec, Entry, decode_entry
 from .errors import StoreError
 from .keys import variant_hash
@@ -318,7 +318,7 @@ class AsyncEngine:
             return verdict
         token = uuid.uuid4().hex
         deadline = time.monotonic() + self.lock_wait
-        delay = 0.002
+        delay = 0.01
         while True:
             try:
                 state, data = await self.store.get_or_lock(key, token, self.lock_ttl)
@@ -333,10 +333,12 @@ class AsyncEngine:
                     self._settle(name, mine, data)
                     return collapsed
                 break
-            if state == LockState.PASS or time.monotonic() >= deadline:
+            remaining = deadline - time.monotonic()
+            if state == LockState.PASS or remaining <= 0:
                 break
-            await sleep(delay)
-            delay = min(delay * 2, 0.05)
+            # Woken by the store's announcement; the timeout is only a backstop.
+            await self.store.wait_stored(key, min(delay, remaining))
+            delay = min(delay * 2, 0.25)
         # No lock: fetch ourselves, and share the result with this process's waiters.
         verdict.flight = _Flight(name, token, mine, locked=False)
         return verdict

@@ -29,7 +29,7 @@ import uuid
 from collections import Counter
 from typing import Final
 
-from .concurrency_sync import Signal, sleep
+from .concurrency_sync import Signal
 from .entry import Codec, Entry, decode_entry
 from .errors import StoreError
 from .keys import variant_hash
@@ -319,7 +319,7 @@ class SyncEngine:
             return verdict
         token = uuid.uuid4().hex
         deadline = time.monotonic() + self.lock_wait
-        delay = 0.002
+        delay = 0.01
         while True:
             try:
                 state, data = self.store.get_or_lock(key, token, self.lock_ttl)
@@ -334,10 +334,12 @@ class SyncEngine:
                     self._settle(name, mine, data)
                     return collapsed
                 break
-            if state == LockState.PASS or time.monotonic() >= deadline:
+            remaining = deadline - time.monotonic()
+            if state == LockState.PASS or remaining <= 0:
                 break
-            sleep(delay)
-            delay = min(delay * 2, 0.05)
+            # Woken by the store's announcement; the timeout is only a backstop.
+            self.store.wait_stored(key, min(delay, remaining))
+            delay = min(delay * 2, 0.25)
         # No lock: fetch ourselves, and share the result with this process's waiters.
         verdict.flight = _Flight(name, token, mine, locked=False)
         return verdict

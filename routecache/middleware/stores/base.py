@@ -55,12 +55,14 @@ class LockState:
 class KeySpace:
     """Formats the Redis key names of one prefix."""
 
-    __slots__ = ("match", "prefix", "tag_prefix")
+    __slots__ = ("channel", "match", "prefix", "tag_prefix")
 
     def __init__(self, prefix: str) -> None:
         self.prefix = validate_prefix(prefix)
         self.tag_prefix = f"{prefix}:t:"
         self.match = f"{prefix}:*"
+        #: Pub/sub channel announcing stored entries (single-flight wake-ups).
+        self.channel = f"{prefix}:stored"
 
     def entry(self, key: CacheKey, variant: str | None = None) -> str:
         """The key of an entry (or of one of its variants)."""
@@ -84,6 +86,11 @@ class KeySpace:
         """The sorted set of a tag's keys."""
         digest = blake2b(tag.encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
         return f"{self.tag_prefix}{{{digest}}}"
+
+    @staticmethod
+    def flight(key: CacheKey) -> str:
+        """The name announced on the channel when ``key``'s entry is stored."""
+        return f"{key.path_hash}:{key.digest}"
 
     @staticmethod
     def hash_tag(key: str) -> str:
@@ -124,6 +131,9 @@ class Store(Protocol):
 
     def release(self, key: CacheKey, token: str, *, passed: bool = False) -> None:
         """Drop the lock if ``token`` still holds it (``passed``: mark not storable)."""
+
+    def wait_stored(self, key: CacheKey, timeout: float) -> bool:
+        """Wait up to ``timeout`` for another worker to store ``key``; True if told."""
 
     def invalidate(
         self,
@@ -171,6 +181,9 @@ class AsyncStore(Protocol):
 
     async def release(self, key: CacheKey, token: str, *, passed: bool = False) -> None:
         """Drop the lock if ``token`` still holds it (``passed``: mark not storable)."""
+
+    async def wait_stored(self, key: CacheKey, timeout: float) -> bool:
+        """Wait up to ``timeout`` for another worker to store ``key``; True if told."""
 
     async def invalidate(
         self,

@@ -7,6 +7,7 @@ every operation holds one lock for a few dictionary operations and never awaits.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import OrderedDict
@@ -190,6 +191,11 @@ class MemoryStore:
             else:
                 del self._locks[name]
 
+    def wait_stored(self, key: CacheKey, timeout: float) -> bool:
+        """Sleep ``timeout`` (in one process, waiters are woken by the engine itself)."""
+        time.sleep(timeout)
+        return False
+
     def invalidate(
         self,
         path: str | Iterable[str] | None = None,
@@ -282,6 +288,11 @@ class AsyncMemoryStore:
     async def release(self, key: CacheKey, token: str, *, passed: bool = False) -> None:
         """See :meth:`MemoryStore.release`."""
         self.sync.release(key, token, passed=passed)
+
+    async def wait_stored(self, key: CacheKey, timeout: float) -> bool:
+        """Sleep ``timeout`` without blocking the loop."""
+        await asyncio.sleep(timeout)
+        return False
 
     async def invalidate(
         self,

@@ -15,6 +15,7 @@ from ..errors import ConfigurationError
 from ..keys import CacheKey
 from .base import KeySpace, LockState, as_paths
 from .faults import CircuitBreaker, FaultLog
+from .notify import AsyncNotifier
 from .redis_common import (
     ASYNC_CLIENT_TYPES,
     GET_OR_LOCK,
@@ -107,6 +108,7 @@ class AsyncRedisStore:
         self._invalidate_path = self.client.register_script(INVALIDATE_PATH)
         self._get_or_lock = self.client.register_script(GET_OR_LOCK)
         self._release = self.client.register_script(RELEASE)
+        self._notifier = AsyncNotifier(self.client, self.keys.channel)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url or self.client!r}, prefix={self.prefix!r})"
@@ -146,6 +148,7 @@ class AsyncRedisStore:
         members = [entry] if variant is None else [entry, second]
         entry_keys = [entry, second, self.keys.path_index(key.path_hash)]
         entry_args = [data, ttl_ms, expires, now, 0 if variant is None else 1]
+        flight = self.keys.flight(key)
         async with self._guard("set"):
             if self.cluster:
                 await self._set_entry(keys=entry_keys, args=entry_args)
@@ -153,6 +156,7 @@ class AsyncRedisStore:
                     await self._tag_add(
                         keys=[self.keys.tag_index(tag)], args=[expires, now, ttl_ms, *members]
                     )
+                await self.client.publish(self.keys.channel, flight)
                 return
             pipe = self.client.pipeline(transaction=False)
             await self._set_entry(keys=entry_keys, args=entry_args, client=pipe)
@@ -162,6 +166,7 @@ class AsyncRedisStore:
                     args=[expires, now, ttl_ms, *members],
                     client=pipe,
                 )
+            pipe.publish(self.keys.channel, flight)
             await pipe.execute()
 
     async def delete(self, key: CacheKey) -> None:
@@ -193,6 +198,12 @@ class AsyncRedisStore:
             await self._release(
                 keys=[self.keys.lock(key)], args=[token, PASS_MARKER if passed else b"", 5000]
             )
+            if passed:
+                await self.client.publish(self.keys.channel, self.keys.flight(key))
+
+    async def wait_stored(self, key: CacheKey, timeout: float) -> bool:
+        """Wait (pub/sub) up to ``timeout`` for another worker to store ``key``."""
+        return await self._notifier.wait(self.keys.flight(key), timeout)
 
     async def invalidate(
         self,
@@ -251,5 +262,6 @@ class AsyncRedisStore:
 
     async def close(self) -> None:
         """Close the client if this store created it."""
+        await self._notifier.close()
         if self._owns_client:
             await self.client.aclose()

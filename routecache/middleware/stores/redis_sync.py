@@ -16,6 +16,7 @@ from ..errors import ConfigurationError
 from ..keys import CacheKey
 from .base import KeySpace, LockState, as_paths
 from .faults import CircuitBreaker, FaultLog
+from .notify import SyncNotifier
 from .redis_common import (
     GET_OR_LOCK,
     INVALIDATE_PATH,
@@ -108,6 +109,7 @@ class RedisStore:
         self._invalidate_path = self.client.register_script(INVALIDATE_PATH)
         self._get_or_lock = self.client.register_script(GET_OR_LOCK)
         self._release = self.client.register_script(RELEASE)
+        self._notifier = SyncNotifier(self.client, self.keys.channel)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url or self.client!r}, prefix={self.prefix!r})"
@@ -147,6 +149,7 @@ class RedisStore:
         members = [entry] if variant is None else [entry, second]
         entry_keys = [entry, second, self.keys.path_index(key.path_hash)]
         entry_args = [data, ttl_ms, expires, now, 0 if variant is None else 1]
+        flight = self.keys.flight(key)
         with self._guard("set"):
             if self.cluster:
                 self._set_entry(keys=entry_keys, args=entry_args)
@@ -154,6 +157,7 @@ class RedisStore:
                     self._tag_add(
                         keys=[self.keys.tag_index(tag)], args=[expires, now, ttl_ms, *members]
                     )
+                self.client.publish(self.keys.channel, flight)
                 return
             pipe = self.client.pipeline(transaction=False)
             self._set_entry(keys=entry_keys, args=entry_args, client=pipe)
@@ -163,6 +167,7 @@ class RedisStore:
                     args=[expires, now, ttl_ms, *members],
                     client=pipe,
                 )
+            pipe.publish(self.keys.channel, flight)
             pipe.execute()
 
     def delete(self, key: CacheKey) -> None:
@@ -192,6 +197,12 @@ class RedisStore:
             self._release(
                 keys=[self.keys.lock(key)], args=[token, PASS_MARKER if passed else b"", 5000]
             )
+            if passed:
+                self.client.publish(self.keys.channel, self.keys.flight(key))
+
+    def wait_stored(self, key: CacheKey, timeout: float) -> bool:
+        """Wait (pub/sub) up to ``timeout`` for another worker to store ``key``."""
+        return self._notifier.wait(self.keys.flight(key), timeout)
 
     def invalidate(
         self,
@@ -250,5 +261,6 @@ class RedisStore:
 
     def close(self) -> None:
         """Close the client if this store created it."""
+        self._notifier.close()
         if self._owns_client:
             self.client.close()
