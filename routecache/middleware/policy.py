@@ -79,10 +79,13 @@ _NOT_STORED: Final = frozenset(
 _NOT_MODIFIED_FIELDS: Final = frozenset(
     {b"cache-control", b"content-location", b"date", b"etag", b"expires", b"vary"}
 )
-#: Fields a 304 from the origin must not overwrite in the stored response (§3.2).
-_NO_UPDATE_FROM_304: Final = frozenset(
-    {b"content-length", b"content-encoding", b"content-type", b"content-range", b"etag"}
-) | frozenset(h.encode() for h in HOP_BY_HOP)
+#: Fields a 304 from the origin does not overwrite in the stored response (§3.2): the
+#: ones never stored, and Content-Length (the stored body keeps its own length).
+_NO_UPDATE_FROM_304: Final = _NOT_STORED
+#: Status codes whose caching rules routecache implements (§5.2.2.3 must-understand).
+_UNDERSTOOD: Final = frozenset(
+    {200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501}
+)
 _UNSAFE_OK_STATUS = range(200, 400)
 _HEURISTIC_FRACTION: Final = 0.1
 _HEURISTIC_CAP: Final = 86400.0
@@ -726,7 +729,11 @@ class CachePolicy:
         if status == 206 or _first(headers, b"content-range") is not None:
             return "partial"
         cc = parse_cache_control(header_values(headers, b"cache-control"))
-        if cc.no_store:
+        if cc.must_understand:
+            # §5.2.2.3: no-store yields to must-understand for statuses we understand.
+            if status not in _UNDERSTOOD:
+                return "must-understand"
+        elif cc.no_store:
             return "no-store"
         if cc.private and not cc.private_fields:
             return "private"
