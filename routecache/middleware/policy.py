@@ -391,7 +391,9 @@ class CachePolicy:
         debug: bool = False,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
-        self.rules = rules if isinstance(rules, RuleSet) else RuleSet(rules)
+        self._rules = rules if isinstance(rules, RuleSet) else RuleSet(rules)
+        self._matches: dict[str, RuleMatch | None] = {}
+        self._keys: dict[tuple[str, str, str, str, bytes], CacheKey] = {}
         for name, value in (
             ("honor_cache_control", honor_cache_control),
             ("honor_request_cache_control", honor_request_cache_control),
@@ -436,6 +438,64 @@ class CachePolicy:
         self.max_body_size = max_body_size
         self._bypass_cache: dict[str, str] = {}
 
+    @property
+    def rules(self) -> RuleSet:
+        """The rules, compiled; assigning new ones forgets what was memoised."""
+        return self._rules
+
+    @rules.setter
+    def rules(self, rules: RuleSet) -> None:
+        self._rules = rules
+        self._matches.clear()
+        self._keys.clear()
+
+    def _match(self, path: str) -> RuleMatch | None:
+        # Memoised per path (bounded): most traffic repeats a small set of paths.
+        try:
+            return self._matches[path]
+        except KeyError:
+            pass
+        match = self._rules.match(path) if self._rules.rules else None
+        if len(self._matches) >= _MEMO_SIZE:
+            self._matches.clear()
+        self._matches[path] = match
+        return match
+
+    def _key(self, facts: RequestFacts, rule: Rule | None) -> CacheKey:
+        if rule is not None and (rule.vary or rule.vary_cookies):
+            return request_key(
+                method=facts.method,
+                scheme=facts.scheme,
+                host=facts.host,
+                path=facts.path,
+                query=facts.query,
+                headers=facts.headers,
+                rule=rule,
+            )
+        # Without header-dependent parts the key depends on these five facts only.
+        memo = (
+            "GET" if facts.method in SAFE_METHODS else facts.method,
+            facts.scheme,
+            facts.host,
+            facts.path,
+            facts.query,
+        )
+        key = self._keys.get(memo)
+        if key is None:
+            key = request_key(
+                method=facts.method,
+                scheme=facts.scheme,
+                host=facts.host,
+                path=facts.path,
+                query=facts.query,
+                headers=facts.headers,
+                rule=rule,
+            )
+            if len(self._keys) >= _MEMO_SIZE:
+                self._keys.clear()
+            self._keys[memo] = key
+        return key
+
     # -- Cache-Status ---------------------------------------------------------------
 
     def status_member(self, plan: RequestPlan | None = None, **fields: object) -> str:
@@ -477,7 +537,7 @@ class CachePolicy:
         if "upgrade" in headers or "text/event-stream" in headers.get("accept", ""):
             return RequestPlan(Action.PASS, facts)
         method = facts.method
-        match = self.rules.match(facts.path) if self.rules.rules else None
+        match = self._match(facts.path)
         if method not in SAFE_METHODS:
             return self._plan_unsafe(facts, match)
         rule = match.rule if match is not None else None
@@ -503,15 +563,7 @@ class CachePolicy:
                 request_cc.no_cache = True  # §5.4: Pragma only without Cache-Control
             if request_cc.no_store:
                 store_ok = False
-        key = request_key(
-            method=method,
-            scheme=facts.scheme,
-            host=facts.host,
-            path=facts.path,
-            query=facts.query,
-            headers=headers,
-            rule=rule,
-        )
+        key = self._key(facts, rule)
         return RequestPlan(
             Action.LOOKUP,
             facts,
@@ -944,6 +996,8 @@ class CachePolicy:
         )
 
 
+#: Bound of the per-path rule-match and key memos.
+_MEMO_SIZE: Final = 4096
 _HEURISTIC_STATUSES: Final = frozenset({200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501})
 
 

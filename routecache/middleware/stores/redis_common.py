@@ -9,9 +9,11 @@ atomic on a single Redis Cluster slot.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any
 
@@ -136,12 +138,22 @@ class StoreGuard:
     async one, so both forms are needed).
     """
 
-    __slots__ = ("breaker", "faults", "operation")
+    __slots__ = ("_deadline", "breaker", "faults", "operation", "timeout")
 
-    def __init__(self, breaker: CircuitBreaker, faults: FaultLog, operation: str) -> None:
+    def __init__(
+        self,
+        breaker: CircuitBreaker,
+        faults: FaultLog,
+        operation: str,
+        timeout: float | None = None,
+    ) -> None:
         self.breaker = breaker
         self.faults = faults
         self.operation = operation
+        #: asyncio only: the whole call's time limit (the sync client uses socket
+        #: timeouts; redis-py's asyncio socket timeout costs a task per command).
+        self.timeout = timeout
+        self._deadline: AbstractAsyncContextManager[Any] | None = None
 
     def __enter__(self) -> None:
         if not self.breaker.allow():
@@ -164,6 +176,9 @@ class StoreGuard:
 
     async def __aenter__(self) -> None:
         self.__enter__()
+        if self.timeout is not None:
+            self._deadline = async_timeout(self.timeout)
+            await self._deadline.__aenter__()
 
     async def __aexit__(
         self,
@@ -171,7 +186,19 @@ class StoreGuard:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        deadline, self._deadline = self._deadline, None
+        if deadline is not None:
+            try:
+                await deadline.__aexit__(exc_type, exc, tb)
+            except TimeoutError as timed_out:
+                exc_type, exc, tb = TimeoutError, timed_out, timed_out.__traceback__
         self.__exit__(exc_type, exc, tb)
+
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as async_timeout
+else:  # pragma: no cover - Python 3.10: redis-py depends on async-timeout there
+    from async_timeout import timeout as async_timeout
 
 
 def now_ms() -> int:
@@ -244,6 +271,8 @@ def make_async_client(
         raise ConfigurationError(f"Redis URL must look like redis://host:port/db, got {url!r}")
     url, from_scheme = _is_cluster_url(url)
     opts = _client_options(timeout, connect_timeout, options)
+    # The store applies the timeout to each whole call (see StoreGuard).
+    opts.pop("socket_timeout", None)
     try:
         if cluster or from_scheme:
             opts.setdefault("retry", redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 1))

@@ -71,6 +71,7 @@ class RedisStore:
     ) -> None:
         self.keys = KeySpace(prefix)
         self.prefix = prefix
+        self.timeout = timeout
         self.settings: dict[str, Any] = {
             "prefix": prefix,
             "timeout": timeout,
@@ -114,8 +115,10 @@ class RedisStore:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url or self.client!r}, prefix={self.prefix!r})"
 
-    def _guard(self, operation: str) -> StoreGuard:
-        return StoreGuard(self.breaker, self.faults, operation)
+    def _guard(self, operation: str, *, admin: bool = False) -> StoreGuard:
+        # Purges and stats scan the keyspace: they get a longer time limit.
+        limit = max(self.timeout * 40, 10.0) if admin else self.timeout
+        return StoreGuard(self.breaker, self.faults, operation, limit)
 
     def as_async(self) -> Any:
         """The store for threaded or sync code on the same Redis (built from the URL if needed)."""
@@ -213,7 +216,7 @@ class RedisStore:
         """Remove every entry (all variants) of the paths and tags, or everything under
         the prefix; atomic per path (one cluster slot). Returns how many were removed."""
         removed = 0
-        with self._guard("invalidate"):
+        with self._guard("invalidate", admin=True):
             if everything:
                 return self._purge_prefix()
             for p in as_paths(path):
@@ -247,7 +250,7 @@ class RedisStore:
     def stats(self) -> dict[str, Any]:
         """Keys under the prefix by kind (a ``SCAN``, never ``KEYS``), faults, breaker."""
         keys: list[bytes] = []
-        with self._guard("stats"):
+        with self._guard("stats", admin=True):
             for key in self.client.scan_iter(match=self.keys.match, count=1000):
                 keys.append(key)
         counts = classify_keys(keys, self.prefix)
