@@ -271,8 +271,9 @@ def make_async_client(
         raise ConfigurationError(f"Redis URL must look like redis://host:port/db, got {url!r}")
     url, from_scheme = _is_cluster_url(url)
     opts = _client_options(timeout, connect_timeout, options)
-    # The store applies the timeout to each whole call (see StoreGuard).
-    opts.pop("socket_timeout", None)
+    # The store applies the timeout to each whole call (see StoreGuard); redis-py's own
+    # socket timeout (5 s by default) would wrap every send in a task.
+    opts["socket_timeout"] = None
     try:
         if cluster or from_scheme:
             opts.setdefault("retry", redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 1))
