@@ -1,0 +1,1 @@
+"""The routecache benchmark suite: ``python -m benchmarks.run`` (see benchmarks/README.md)."""
