@@ -15,6 +15,7 @@ from ..errors import ConfigurationError
 from ..keys import CacheKey
 from .base import KeySpace, LockState, as_paths
 from .faults import CircuitBreaker, FaultLog
+from .multiplex import async_multiplexer
 from .notify import AsyncNotifier
 from .redis_common import (
     ASYNC_CLIENT_TYPES,
@@ -52,6 +53,9 @@ class AsyncRedisStore:
         breaker_threshold: consecutive faults that open the circuit breaker.
         breaker_cooldown: seconds the breaker stays open before one trial call.
         client_options: extra keyword arguments for the redis-py client.
+        multiplex: send the hit path's GETs over one pipelined connection when that is
+            exactly equivalent (plain TCP or Unix socket, hiredis installed); see
+            ``stores/multiplex.py``.
     """
 
     is_async = True
@@ -67,6 +71,7 @@ class AsyncRedisStore:
         breaker_threshold: int = 5,
         breaker_cooldown: float = 5.0,
         client_options: dict[str, Any] | None = None,
+        multiplex: bool = True,
     ) -> None:
         self.keys = KeySpace(prefix)
         self.prefix = prefix
@@ -79,6 +84,7 @@ class AsyncRedisStore:
             "breaker_threshold": breaker_threshold,
             "breaker_cooldown": breaker_cooldown,
             "client_options": dict(client_options or {}),
+            "multiplex": multiplex,
         }
         if isinstance(url_or_client, str):
             self.url: str | None = url_or_client
@@ -110,6 +116,7 @@ class AsyncRedisStore:
         self._get_or_lock = self.client.register_script(GET_OR_LOCK)
         self._release = self.client.register_script(RELEASE)
         self._notifier = AsyncNotifier(self.client, self.keys.channel)
+        self._fast_get: Any = async_multiplexer(self.client) if multiplex else None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url or self.client!r}, prefix={self.prefix!r})"
@@ -129,8 +136,12 @@ class AsyncRedisStore:
 
     async def get(self, key: CacheKey, variant: str | None = None) -> bytes | None:
         """One ``GET``: the encoded entry, or ``None``."""
+        name = self.keys.entry(key, variant)
         async with self._guard("get"):
-            data: bytes | None = await self.client.get(self.keys.entry(key, variant))
+            if self._fast_get is not None:
+                fast: bytes | None = await self._fast_get.get(name)
+                return fast
+            data: bytes | None = await self.client.get(name)
             return data
 
     async def set(
@@ -266,5 +277,7 @@ class AsyncRedisStore:
     async def close(self) -> None:
         """Close the client if this store created it."""
         await self._notifier.close()
+        if self._fast_get is not None:
+            await self._fast_get.close()
         if self._owns_client:
             await self.client.aclose()

@@ -16,6 +16,7 @@ from ..errors import ConfigurationError
 from ..keys import CacheKey
 from .base import KeySpace, LockState, as_paths
 from .faults import CircuitBreaker, FaultLog
+from .multiplex import sync_multiplexer
 from .notify import SyncNotifier
 from .redis_common import (
     GET_OR_LOCK,
@@ -53,6 +54,9 @@ class RedisStore:
         breaker_threshold: consecutive faults that open the circuit breaker.
         breaker_cooldown: seconds the breaker stays open before one trial call.
         client_options: extra keyword arguments for the redis-py client.
+        multiplex: send the hit path's GETs over one pipelined connection when that is
+            exactly equivalent (plain TCP or Unix socket, hiredis installed); see
+            ``stores/multiplex.py``.
     """
 
     is_async = False
@@ -68,6 +72,7 @@ class RedisStore:
         breaker_threshold: int = 5,
         breaker_cooldown: float = 5.0,
         client_options: dict[str, Any] | None = None,
+        multiplex: bool = True,
     ) -> None:
         self.keys = KeySpace(prefix)
         self.prefix = prefix
@@ -80,6 +85,7 @@ class RedisStore:
             "breaker_threshold": breaker_threshold,
             "breaker_cooldown": breaker_cooldown,
             "client_options": dict(client_options or {}),
+            "multiplex": multiplex,
         }
         if isinstance(url_or_client, str):
             self.url: str | None = url_or_client
@@ -111,6 +117,7 @@ class RedisStore:
         self._get_or_lock = self.client.register_script(GET_OR_LOCK)
         self._release = self.client.register_script(RELEASE)
         self._notifier = SyncNotifier(self.client, self.keys.channel)
+        self._fast_get: Any = sync_multiplexer(self.client) if multiplex else None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url or self.client!r}, prefix={self.prefix!r})"
@@ -130,8 +137,12 @@ class RedisStore:
 
     def get(self, key: CacheKey, variant: str | None = None) -> bytes | None:
         """One ``GET``: the encoded entry, or ``None``."""
+        name = self.keys.entry(key, variant)
         with self._guard("get"):
-            data: bytes | None = self.client.get(self.keys.entry(key, variant))
+            if self._fast_get is not None:
+                fast: bytes | None = self._fast_get.get(name)
+                return fast
+            data: bytes | None = self.client.get(name)
             return data
 
     def set(
@@ -265,5 +276,7 @@ class RedisStore:
     def close(self) -> None:
         """Close the client if this store created it."""
         self._notifier.close()
+        if self._fast_get is not None:
+            self._fast_get.close()
         if self._owns_client:
             self.client.close()

@@ -1,0 +1,229 @@
+"""The hit path's GET over one multiplexed connection (asyncio + ``hiredis.Reader``).
+
+A cache hit costs one Redis ``GET``. Through redis-py's asyncio client each command
+checks a connection out of the pool and back in, under locks, with per-command
+bookkeeping; measured on the benchmark, that client layer costs more than the round
+trip itself. Here every concurrent request's ``GET`` is written on ONE connection
+(coalesced into one write per event-loop turn) and the replies, parsed by
+``hiredis.Reader``, resolve the waiting futures in order. Only ``GET`` goes this way:
+everything else (stores, locks, invalidation, pub/sub) stays on redis-py.
+
+It is used only where it is exactly equivalent: a plain ``redis.asyncio.Redis`` on TCP
+or a Unix socket, RESP2, with optional ``AUTH`` and ``SELECT``, and ``hiredis``
+installed. TLS, Sentinel, Cluster, RESP3 or a custom connection class keep the
+redis-py path for GETs too (:func:`async_multiplexer` returns ``None``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from typing import Any
+
+__all__ = ["MultiplexedGet", "async_multiplexer", "sync_multiplexer"]
+
+hiredis: Any
+try:
+    import hiredis
+except ImportError:  # pragma: no cover - hiredis is an optional extra
+    hiredis = None
+
+
+class _Protocol(asyncio.Protocol):
+    """Feeds replies to hiredis and resolves waiters in FIFO order."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.reader = hiredis.Reader()
+        self.waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self.transport: asyncio.Transport | None = None
+        self.out: list[bytes] = []
+        self.flush_scheduled = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        error = ConnectionError(f"Redis connection lost: {exc!r}")
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(error)
+
+    def data_received(self, data: bytes) -> None:
+        reader = self.reader
+        reader.feed(data)
+        waiters = self.waiters
+        while True:
+            reply = reader.gets()
+            if reply is False:
+                return
+            if not waiters:  # a reply nobody asked for: the stream is out of step
+                if self.transport is not None:
+                    self.transport.close()
+                return
+            waiter = waiters.popleft()
+            if waiter.done():  # its caller timed out; the reply is dropped in order
+                continue
+            if isinstance(reply, Exception):
+                waiter.set_exception(reply)
+            else:
+                waiter.set_result(reply)
+
+    def _flush(self) -> None:
+        self.flush_scheduled = False
+        out, self.out = self.out, []
+        if self.transport is not None and out:
+            self.transport.write(b"".join(out))
+
+    def send(self, command: bytes) -> asyncio.Future[Any]:
+        if self.transport is None or self.transport.is_closing():
+            raise ConnectionError("Redis connection is closed")
+        self.out.append(command)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self._flush)
+        waiter = self.loop.create_future()
+        self.waiters.append(waiter)
+        return waiter
+
+
+def _command(*args: bytes) -> bytes:
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        parts.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+    return b"".join(parts)
+
+
+class MultiplexedGet:
+    """``GET`` for asyncio code over one pipelined connection, per event loop."""
+
+    def __init__(
+        self,
+        *,
+        host: str | None,
+        port: int,
+        path: str | None,
+        db: int,
+        username: str | None,
+        password: str | None,
+        connect_timeout: float | None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.path = path
+        self.db = db
+        self.username = username
+        self.password = password
+        self.connect_timeout = connect_timeout
+        self._protocol: _Protocol | None = None
+        self._connecting: asyncio.Lock | None = None
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
+        def factory() -> _Protocol:
+            return _Protocol(loop)
+
+        if self.path is not None:
+            opening = loop.create_unix_connection(factory, self.path)
+        else:
+            opening = loop.create_connection(factory, self.host or "localhost", self.port)
+        _, protocol = await asyncio.wait_for(opening, self.connect_timeout)
+        handshake = []
+        if self.password is not None:
+            if self.username:
+                handshake.append(
+                    protocol.send(_command(b"AUTH", self.username.encode(), self.password.encode()))
+                )
+            else:
+                handshake.append(protocol.send(_command(b"AUTH", self.password.encode())))
+        if self.db:
+            handshake.append(protocol.send(_command(b"SELECT", str(self.db).encode())))
+        try:
+            for reply in handshake:
+                await asyncio.wait_for(reply, self.connect_timeout)
+        except BaseException:
+            if protocol.transport is not None:
+                protocol.transport.close()
+            raise
+        return protocol
+
+    async def _ready(self) -> _Protocol:
+        protocol = self._protocol
+        loop = asyncio.get_running_loop()
+        if (
+            protocol is not None
+            and protocol.transport is not None
+            and not protocol.transport.is_closing()
+            and protocol.loop is loop
+        ):
+            return protocol
+        if self._connecting is None or getattr(self._connecting, "_loop", loop) is not loop:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            protocol = self._protocol
+            if (
+                protocol is None
+                or protocol.transport is None
+                or protocol.transport.is_closing()
+                or protocol.loop is not loop
+            ):
+                protocol = self._protocol = await self._connect(loop)
+            return protocol
+
+    async def get(self, key: str) -> bytes | None:
+        """The value of ``key`` (``None`` when absent)."""
+        protocol = self._protocol
+        if (
+            protocol is None
+            or protocol.transport is None
+            or protocol.loop is not asyncio.get_running_loop()
+        ):
+            protocol = await self._ready()
+        raw = key.encode("utf-8", "surrogateescape")
+        reply: bytes | None = await protocol.send(
+            b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(raw), raw)
+        )
+        return reply
+
+    async def close(self) -> None:
+        """Close the connection."""
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.close()
+
+
+def async_multiplexer(client: Any) -> MultiplexedGet | None:
+    """A multiplexed GET equivalent to ``client``'s, or ``None`` when not exactly
+    equivalent (see the module docstring)."""
+    import redis.asyncio
+    import redis.asyncio.connection
+
+    if hiredis is None or type(client) is not redis.asyncio.Redis:
+        return None
+    pool = client.connection_pool
+    kwargs = pool.connection_kwargs
+    connection_class = pool.connection_class
+    if kwargs.get("protocol") not in (None, 2, "2") or kwargs.get("credential_provider"):
+        return None
+    if connection_class is redis.asyncio.connection.Connection:
+        path = None
+    elif connection_class is redis.asyncio.connection.UnixDomainSocketConnection:
+        path = kwargs.get("path")
+    else:  # TLS, Sentinel and custom connection classes keep redis-py
+        return None
+    return MultiplexedGet(
+        host=kwargs.get("host", "localhost"),
+        port=int(kwargs.get("port", 6379)),
+        path=path,
+        db=int(kwargs.get("db", 0) or 0),
+        username=kwargs.get("username"),
+        password=kwargs.get("password"),
+        connect_timeout=kwargs.get("socket_connect_timeout") or 5.0,
+    )
+
+
+def sync_multiplexer(client: Any) -> Any:
+    """``None``: threads use redis-py directly (its sync client has no such overhead)."""
+    del client
+    return None
