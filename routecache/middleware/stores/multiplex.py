@@ -20,6 +20,8 @@ import asyncio
 import collections
 from typing import Any
 
+import redis.exceptions
+
 __all__ = ["MultiplexedGet", "async_multiplexer", "sync_multiplexer"]
 
 hiredis: Any
@@ -67,7 +69,8 @@ class _Protocol(asyncio.Protocol):
             if waiter.done():  # its caller timed out; the reply is dropped in order
                 continue
             if isinstance(reply, Exception):
-                waiter.set_exception(reply)
+                # Same exception type as redis-py's, so the store's guard counts it.
+                waiter.set_exception(redis.exceptions.ResponseError(str(reply)))
             else:
                 waiter.set_result(reply)
 
@@ -87,6 +90,13 @@ class _Protocol(asyncio.Protocol):
         waiter = self.loop.create_future()
         self.waiters.append(waiter)
         return waiter
+
+
+async def _closed(protocol: _Protocol) -> None:
+    """Close the transport and let the loop finish closing its socket."""
+    if protocol.transport is not None:
+        protocol.transport.close()
+    await asyncio.sleep(0)
 
 
 def _command(*args: bytes) -> bytes:
@@ -142,9 +152,11 @@ class MultiplexedGet:
         try:
             for reply in handshake:
                 await asyncio.wait_for(reply, self.connect_timeout)
+        except redis.exceptions.ResponseError as exc:
+            await _closed(protocol)
+            raise redis.exceptions.ConnectionError(f"Redis refused the handshake: {exc}") from None
         except BaseException:
-            if protocol.transport is not None:
-                protocol.transport.close()
+            await _closed(protocol)
             raise
         return protocol
 
@@ -158,7 +170,10 @@ class MultiplexedGet:
             and protocol.loop is loop
         ):
             return protocol
-        if self._connecting is None or getattr(self._connecting, "_loop", loop) is not loop:
+        # An asyncio.Lock binds to a loop only once contended (``_loop`` is None until
+        # then): replace it only when it belongs to another loop, or concurrent first
+        # GETs would each get a lock of their own and each open a connection.
+        if self._connecting is None or getattr(self._connecting, "_loop", None) not in (None, loop):
             self._connecting = asyncio.Lock()
         async with self._connecting:
             protocol = self._protocol
@@ -189,8 +204,8 @@ class MultiplexedGet:
     async def close(self) -> None:
         """Close the connection."""
         protocol, self._protocol = self._protocol, None
-        if protocol is not None and protocol.transport is not None:
-            protocol.transport.close()
+        if protocol is not None:
+            await _closed(protocol)
 
 
 def async_multiplexer(client: Any) -> MultiplexedGet | None:
