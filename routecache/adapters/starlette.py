@@ -21,7 +21,8 @@ template; explicit ``rules=`` come first. Everything else is the pure ASGI drive
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import string
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 try:
@@ -46,16 +47,49 @@ def cache_route(ttl: float | None = None, **rule_options: Any) -> Callable[[F], 
     """Cache this endpoint's route for ``ttl`` seconds; other keyword arguments are
     :class:`~routecache.Rule` options (``vary``, ``tags``, ``stale_while_revalidate``...).
 
-    Unknown options raise :class:`~routecache.ConfigurationError` right away.
+    Unknown options and bad values raise :class:`~routecache.ConfigurationError` right
+    away; a tag or path template naming a parameter the route does not have raises when
+    the middleware first sees the app's routes.
     """
     options = {"ttl": ttl, **rule_options}
     check_rule_options(options, setting="cache_route")
+    for name, value in options.items():
+        # Materialise one-shot iterables: the options are used again at discovery.
+        if isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping)):
+            options[name] = tuple(value)
+    _check_values(options)
 
     def decorate(endpoint: F) -> F:
         setattr(endpoint, ATTRIBUTE, options)
         return endpoint
 
     return decorate
+
+
+def _check_values(options: dict[str, Any]) -> None:
+    """Build a throw-away rule so bad values fail at decoration. The route's path is
+    not known yet: the stand-in path has a parameter for each field the templates use."""
+    fields: list[str] = []
+    for name in ("tags", "invalidates"):
+        templates = options.get(name)
+        if not isinstance(templates, tuple):
+            continue
+        for template in templates:
+            if not isinstance(template, str):
+                continue
+            try:
+                parsed = list(string.Formatter().parse(template))
+            except ValueError:
+                continue  # the Rule reports the bad template
+            for _, field, _, _ in parsed:
+                if field and field.isidentifier() and field not in fields:
+                    fields.append(field)
+    path = "/" + "/".join(f"{{{field}}}" for field in fields)
+    try:
+        Rule(path, **options)
+    except ConfigurationError as exc:
+        message = str(exc).replace(f"Rule({path!r}): ", "")
+        raise ConfigurationError(f"cache_route: {message}") from None
 
 
 def _options_of(endpoint: Any) -> dict[str, Any] | None:
@@ -66,12 +100,29 @@ def _options_of(endpoint: Any) -> dict[str, Any] | None:
     return options if isinstance(options, dict) else None
 
 
-def _walk(routes: Iterable[BaseRoute], prefix: str) -> Iterator[tuple[str, Route]]:
+def _walk(routes: Iterable[BaseRoute], prefix: str) -> Iterator[tuple[str, Any]]:
+    """``(full path template, route)`` for every endpoint route; the route has
+    ``endpoint`` and ``name``."""
     for route in routes:
         if isinstance(route, Mount):
             yield from _walk(route.routes or (), prefix + route.path)
         elif isinstance(route, Route):
             yield prefix + route.path, route
+        elif hasattr(route, "original_router"):
+            yield from _included(route, prefix)
+
+
+def _included(route: BaseRoute, prefix: str) -> Iterator[tuple[str, Any]]:
+    """The routes of a router added with FastAPI's ``include_router`` (which keeps
+    it as one lazy route since FastAPI 0.16x), with their prefixes applied."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # pragma: no cover - only FastAPI makes such routes
+        return
+    for context in iter_route_contexts([route]):
+        path = getattr(context, "path", None)
+        if isinstance(path, str) and getattr(context, "endpoint", None) is not None:
+            yield prefix + path, context
 
 
 def discover_rules(app: Any) -> list[Rule]:
@@ -96,19 +147,24 @@ class CacheMiddleware(_ASGICacheMiddleware):
     the options are those of :class:`~routecache.middleware.config.CacheConfig`.
     """
 
-    def __init__(self, app: Any, **options: Any) -> None:
+    def __init__(self, app: Any, *args: Any, **options: Any) -> None:
+        # ``*args`` only so that type checkers accept ``app.add_middleware(CacheMiddleware,
+        # store=...)``: Starlette's middleware factory protocol takes ``*args``.
+        if args:
+            raise ConfigurationError("CacheMiddleware takes its options as keywords")
         super().__init__(app, **options)
         self._explicit = self.policy.rules.rules
         self._discovered = False
 
     def _discover(self, scope: Scope) -> None:
-        self._discovered = True
         app = scope.get("app")
-        if app is None:
-            return
-        found = discover_rules(app)
-        if found:
-            self.policy.rules = RuleSet([*self._explicit, *found])
+        if app is not None:
+            # A bad template raises here, on every request until fixed: never a
+            # silently uncached app.
+            found = discover_rules(app)
+            if found:
+                self.policy.rules = RuleSet([*self._explicit, *found])
+        self._discovered = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._discovered and scope["type"] == "http":

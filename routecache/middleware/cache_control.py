@@ -1,7 +1,8 @@
 """Parsing of ``Cache-Control`` (RFC 9111 §5.2) into typed directives.
 
 The grammar is ``#( token [ "=" ( token / quoted-string ) ] )``. Parsing never raises:
-unknown directives are kept by name, malformed members are skipped, and a
+unknown directives are kept by name, malformed members (``max-age =60``: the
+grammar has no whitespace around ``=``) are skipped, and a
 delta-seconds argument that is not a non-negative integer makes the directive
 *invalid*, which the policy treats as "stale on arrival" (§4.2.1 encourages caches to
 consider responses with invalid freshness information stale). The first occurrence of
@@ -89,7 +90,10 @@ _FLAGS = {
 def _delta(arg: str | None) -> int:
     if arg is None or not arg or not arg.isascii() or not arg.isdigit():
         return INVALID
-    return min(int(arg), DELTA_MAX)
+    digits = arg.lstrip("0")
+    if len(digits) > 10:  # beyond 2**31, and int() refuses thousands of digits
+        return DELTA_MAX
+    return min(int(digits or "0"), DELTA_MAX)
 
 
 def _unquote(raw: str) -> str:
@@ -117,8 +121,11 @@ def parse_cache_control(value: str | Iterable[str] | None) -> Directives:
     if not value:
         return result
     seen: set[str] = set()
+    bare: set[str] = set()
     for member in split_list(value):
         name, eq, raw_arg = member.partition("=")
+        if eq and (name[-1:].isspace() or raw_arg[:1].isspace()):
+            continue  # no whitespace around "=" in the grammar: not a directive
         name = name.strip().lower()
         if not name or not all(c in _TOKEN_CHARS for c in name):
             continue
@@ -139,9 +146,18 @@ def parse_cache_control(value: str | Iterable[str] | None) -> Directives:
         elif name == "no-cache":
             result.no_cache = True
             result.no_cache_fields += _field_names(arg)
+            if arg is None:
+                bare.add(name)
         elif name == "private":
             result.private = True
             result.private_fields += _field_names(arg)
+            if arg is None:
+                bare.add(name)
         elif first:
             result.extensions[name] = arg
+    # The unqualified form anywhere in the list covers the whole response.
+    if "private" in bare:
+        result.private_fields = ()
+    if "no-cache" in bare:
+        result.no_cache_fields = ()
     return result

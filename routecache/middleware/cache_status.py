@@ -62,8 +62,10 @@ def format_cache_status(
 def append_cache_status(
     headers: list[tuple[bytes, bytes]], member: str
 ) -> list[tuple[bytes, bytes]]:
-    """Add ``member`` after any existing ``Cache-Status`` members (in place)."""
-    for i, (k, v) in enumerate(headers):
+    """Add ``member`` after any existing ``Cache-Status`` members (in place): to the
+    last field line, so that the combined list ends with it (RFC 9211 §2)."""
+    for i in range(len(headers) - 1, -1, -1):
+        k, v = headers[i]
         if k == b"cache-status":
             headers[i] = (k, v + b", " + member.encode("latin-1"))
             return headers

@@ -28,7 +28,11 @@ logger = logging.getLogger("routecache")
 
 
 def _positive(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 < value < float("inf")  # NaN and inf too: Redis needs a finite PX
+    ):
         raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
     return float(value)
 

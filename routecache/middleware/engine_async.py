@@ -149,6 +149,8 @@ class Exchange:
         rp = self._rp
         if rp is None or not rp.store or not rp.generate_etag or len(body) > rp.max_body_size:
             return None
+        if not rp.complete(body):
+            return None
         entry = rp.entry(body)
         return entry.etag
 
@@ -223,7 +225,13 @@ class Exchange:
         try:
             entry, ttl = self._pending, self._pending_ttl
             rp = self._rp
-            if entry is None and body is not None and rp is not None and rp.store:
+            if (
+                entry is None
+                and body is not None
+                and rp is not None
+                and rp.store
+                and rp.complete(body)  # not what its Content-Length said: never stored
+            ):
                 entry, ttl = rp.entry(body), rp.storage_ttl
             if entry is not None:
                 data = await self.engine.put(self.plan, entry, ttl)
@@ -241,7 +249,9 @@ class AsyncEngine:
         collapse: single-flight misses (in this process, and across processes through
             the store's lock).
         lock_ttl: seconds a fetch lock lives (bounds how long a dead worker blocks).
-        lock_wait: seconds a waiting request waits before calling the app itself.
+        lock_wait: seconds a waiting request waits before calling the app itself (for
+            another process's lock; a request of this process waits up to that long
+            for its leader's call of the app, once the leader makes it).
     """
 
     def __init__(
@@ -263,6 +273,8 @@ class AsyncEngine:
         self.counts: Counter[str] = Counter()
         self.corrupt = FaultLog("routecache entries", interval=60.0)
         self._flights: dict[str, Signal] = {}
+        #: When the leader of each flight of this process starts calling the app.
+        self._fetching: dict[str, float] = {}
         self._refreshing: set[str] = set()
 
     # -- lookups --------------------------------------------------------------------
@@ -313,38 +325,65 @@ class AsyncEngine:
         mine = Signal()
         flight = self._flights.setdefault(name, mine)
         if flight is not mine:
-            if await flight.wait(self.lock_wait) and flight.value is not None:
-                return self._collapsed(plan, flight.value, verdict)
+            arrived = time.monotonic()
+            while True:
+                # Wait up to ``lock_wait`` for the leader's own call of the app, which
+                # starts at the latest ``lock_wait`` after it began to wait for another
+                # process's lock: never fetch alongside a leader that just gave up on a
+                # dead lock holder. Bounded by twice ``lock_wait``.
+                fetching = max(arrived, self._fetching.get(name, arrived))
+                remaining = fetching + self.lock_wait - time.monotonic()
+                if remaining <= 0:
+                    break
+                if await flight.wait(remaining):
+                    if flight.value is not None:
+                        return self._collapsed(plan, flight.value, verdict)
+                    return verdict
+                if self._flights.get(name) is not flight:
+                    return verdict
+            # The leader never landed (it died or hangs): stop sending later
+            # requests to wait on it; the next one leads (the store lock expires).
+            del self._flights[name]
+            self._fetching.pop(name, None)
             return verdict
         token = uuid.uuid4().hex
         deadline = time.monotonic() + self.lock_wait
+        self._fetching[name] = deadline  # at the latest; updated when it starts
         delay = 0.01
-        while True:
-            try:
-                state, data = await self.store.get_or_lock(key, token, self.lock_ttl)
-            except StoreError:
-                break
-            if state == LockState.ACQUIRED:
-                verdict.flight = _Flight(name, token, mine, locked=True)
-                return verdict
-            if state == LockState.FOUND:
-                collapsed = self._collapsed(plan, data, verdict)
-                if collapsed is not verdict:
-                    self._settle(name, mine, data)
-                    return collapsed
-                break
-            remaining = deadline - time.monotonic()
-            if state == LockState.PASS or remaining <= 0:
-                break
-            # Woken by the store's announcement; the timeout is only a backstop.
-            await self.store.wait_stored(key, min(delay, remaining))
-            delay = min(delay * 2, 0.25)
+        try:
+            while True:
+                try:
+                    state, data = await self.store.get_or_lock(key, token, self.lock_ttl)
+                except StoreError:
+                    break
+                if state == LockState.ACQUIRED:
+                    self._fetching[name] = time.monotonic()
+                    verdict.flight = _Flight(name, token, mine, locked=True)
+                    return verdict
+                if state == LockState.FOUND:
+                    collapsed = self._collapsed(plan, data, verdict)
+                    if collapsed is not verdict:
+                        self._settle(name, mine, data)
+                        return collapsed
+                    break
+                remaining = deadline - time.monotonic()
+                if state == LockState.PASS or remaining <= 0:
+                    break
+                # Woken by the store's announcement; the timeout is only a backstop.
+                await self.store.wait_stored(key, min(delay, remaining))
+                delay = min(delay * 2, 0.25)
+        except BaseException:
+            # Cancelled while waiting (the client went away): let the waiters go now.
+            self._settle(name, mine, None)
+            raise
         # No lock: fetch ourselves, and share the result with this process's waiters.
+        self._fetching[name] = time.monotonic()
         verdict.flight = _Flight(name, token, mine, locked=False)
         return verdict
 
     def _collapsed(self, plan: RequestPlan, data: bytes | None, verdict: Verdict) -> Verdict:
-        entry = self._decode(data, plan)
+        # Not ``_decode``: a corrupt entry found here was counted by the lookup already.
+        entry = decode_entry(data) if data is not None else None
         if entry is None:
             return verdict
         judged = self.policy.judge(plan, entry, time.time())
@@ -358,6 +397,7 @@ class AsyncEngine:
         if signal is not None:
             if self._flights.get(name) is signal:
                 del self._flights[name]
+                self._fetching.pop(name, None)
             signal.set(data)
 
     async def land(self, plan: RequestPlan, flight: object, data: bytes | None) -> None:
@@ -457,7 +497,11 @@ class AsyncEngine:
         key = plan.key
         if key is None or ttl <= 0:
             return None
-        data = self.codec.encode(entry)
+        try:
+            data = self.codec.encode(entry)
+        except ValueError:  # a response the entry format cannot hold: not stored
+            self.counts["unencodable"] += 1
+            return None
         variant = None
         if entry.vary:
             variant = variant_hash([n for n, _ in entry.vary], plan.facts.headers)

@@ -166,7 +166,21 @@ class Codec:
         return self._kind, packed
 
     def encode(self, entry: Entry) -> bytes:
-        """Serialize ``entry`` into the version-1 layout."""
+        """Serialize ``entry`` into the version-1 layout.
+
+        Raises ``ValueError`` for an entry the layout cannot hold (more than 255 Vary
+        fields, a field, tag or ETag of 64 KiB or more...): such a response is not stored.
+        """
+        if (entry.etag is not None and len(entry.etag) >= _NONE16) or any(
+            v is not None and len(v.encode("latin-1", "replace")) >= _NONE16 for _, v in entry.vary
+        ):
+            raise ValueError("entry too large for the codec: ETag or Vary value of 64 KiB")
+        try:
+            return self._encode(entry)
+        except struct.error as exc:
+            raise ValueError(f"entry too large for the codec: {exc}") from None
+
+    def _encode(self, entry: Entry) -> bytes:
         codec, body = self._compress(entry.body)
         out = [
             _HEAD.pack(

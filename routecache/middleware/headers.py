@@ -46,15 +46,19 @@ _MONTHS = {
         start=1,
     )
 }
-# IMF-fixdate, obsolete RFC 850 and asctime (RFC 9110 §5.6.7), matched loosely on case.
+# IMF-fixdate, obsolete RFC 850 and asctime (RFC 9110 §5.6.7), matched loosely on case;
+# digits are ASCII DIGITs only.
 _IMF = re.compile(
-    r"^\s*[A-Za-z]{3},\s+(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d\d):(\d\d):(\d\d)\s+GMT\s*$"
+    r"^\s*[A-Za-z]{3},\s+(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d\d):(\d\d):(\d\d)\s+GMT\s*$",
+    re.ASCII,
 )
 _RFC850 = re.compile(
-    r"^\s*[A-Za-z]+,\s+(\d{1,2})-([A-Za-z]{3})-(\d{2})\s+(\d\d):(\d\d):(\d\d)\s+GMT\s*$"
+    r"^\s*[A-Za-z]+,\s+(\d{1,2})-([A-Za-z]{3})-(\d{2})\s+(\d\d):(\d\d):(\d\d)\s+GMT\s*$",
+    re.ASCII,
 )
 _ASCTIME = re.compile(
-    r"^\s*[A-Za-z]{3}\s+([A-Za-z]{3})\s+(\d{1,2})\s+(\d\d):(\d\d):(\d\d)\s+(\d{4})\s*$"
+    r"^\s*[A-Za-z]{3}\s+([A-Za-z]{3})\s+(\d{1,2})\s+(\d\d):(\d\d):(\d\d)\s+(\d{4})\s*$",
+    re.ASCII,
 )
 
 
@@ -85,7 +89,12 @@ def parse_http_date(value: str | None) -> float | None:
         if month is None:
             return None
         fields = (int(year), month, int(day), int(hh), int(mm), int(ss))
-        if not (1 <= fields[2] <= 31 and fields[3] < 24 and fields[4] < 60 and fields[5] < 61):
+        if not (
+            1 <= fields[2] <= calendar.monthrange(fields[0], month)[1]
+            and fields[3] < 24
+            and fields[4] < 60
+            and fields[5] < 61
+        ):
             return None
         return float(calendar.timegm((*fields, 0, 0, 0)))
     except (ValueError, OverflowError):

@@ -71,9 +71,18 @@ __all__ = [
 
 HeaderList = list[tuple[bytes, bytes]]
 
-#: Fields never stored with an entry: hop-by-hop ones, and those recomputed on replay.
+#: Fields never stored with an entry: hop-by-hop ones, the proxy-specific
+#: Proxy-Authentication-Info (§3.1), and those recomputed on replay.
 _NOT_STORED: Final = frozenset(
-    h.encode() for h in (*HOP_BY_HOP, "age", "content-length", "cache-status", "set-cookie")
+    h.encode()
+    for h in (
+        *HOP_BY_HOP,
+        "proxy-authentication-info",
+        "age",
+        "content-length",
+        "cache-status",
+        "set-cookie",
+    )
 )
 #: Fields a 304 carries (RFC 9110 §15.4.5); Last-Modified only without an ETag.
 _NOT_MODIFIED_FIELDS: Final = frozenset(
@@ -87,8 +96,14 @@ _UNDERSTOOD: Final = frozenset(
     {200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501}
 )
 _UNSAFE_OK_STATUS = range(200, 400)
+#: Safe methods that are never cached: passed on with ``fwd=method``, invalidating nothing.
+_SAFE_UNCACHED: Final = frozenset({"OPTIONS", "TRACE"})
 _HEURISTIC_FRACTION: Final = 0.1
 _HEURISTIC_CAP: Final = 86400.0
+#: How long past its freshness an entry with a validator is kept for revalidation: as
+#: long as it was fresh, at least a minute, at most a day.
+_VALIDATION_KEEP_MIN: Final = 60.0
+_VALIDATION_KEEP_MAX: Final = 86400.0
 
 
 class Action(enum.IntEnum):
@@ -265,6 +280,7 @@ class ResponsePlan:
     """The policy's decision about the app's response: what goes out, what is kept."""
 
     __slots__ = (
+        "content_length",
         "detail",
         "etag",
         "flags",
@@ -310,6 +326,13 @@ class ResponsePlan:
         self.max_body_size = DEFAULT_MAX_BODY_SIZE
         #: Seconds the store keeps the entry: freshness plus the stale windows.
         self.storage_ttl = 0.0
+        #: The body length the response declared (Content-Length), if any.
+        self.content_length: int | None = None
+
+    def complete(self, body: bytes) -> bool:
+        """False when ``body`` is shorter or longer than the response's Content-Length:
+        an incomplete response is never stored (§3.3, RFC 9112 §6.3)."""
+        return self.content_length is None or len(body) == self.content_length
 
     def entry(self, body: bytes) -> Entry:
         """The entry to store once ``body`` is complete."""
@@ -406,7 +429,7 @@ class CachePolicy:
         if default_ttl is not None and (
             isinstance(default_ttl, bool)
             or not isinstance(default_ttl, (int, float))
-            or default_ttl < 0
+            or not 0 <= default_ttl < float("inf")
         ):
             raise ConfigurationError(
                 f"default_ttl must be a non-negative number of seconds, got {default_ttl!r}"
@@ -521,7 +544,8 @@ class CachePolicy:
             out = list(headers)
         else:
             out = [h for h in headers if h[0] != tag]
-        for i, (k, v) in enumerate(out):
+        for i in range(len(out) - 1, -1, -1):  # the last line: the list ends with ours
+            k, v = out[i]
             if k == b"cache-status":
                 out[i] = (k, v + b", " + member)
                 break
@@ -539,7 +563,17 @@ class CachePolicy:
         method = facts.method
         match = self._match(facts.path)
         if method not in SAFE_METHODS:
+            if method in _SAFE_UNCACHED:
+                # Safe methods (RFC 9110 §9.2.1) invalidate nothing (RFC 9111 §4.4):
+                # a CORS preflight must not empty the cache.
+                return RequestPlan(Action.BYPASS, facts, fwd="method", match=match)
             return self._plan_unsafe(facts, match)
+        if match is not None and method not in match.rule.methods:
+            # An invalidation-only rule listed first does not hide a caching rule.
+            for other in self._rules.match_all(facts.path):
+                if method in other.rule.methods:
+                    match = other
+                    break
         rule = match.rule if match is not None else None
         if rule is None:
             if not self.honor_cache_control:
@@ -597,7 +631,8 @@ class CachePolicy:
             return Invalidation()
         facts = plan.facts
         paths = []
-        if self.honor_cache_control or (plan.rule is not None and plan.rule.caches):
+        matches = self._rules.match_all(facts.path)
+        if self.honor_cache_control or any(m.rule.caches for m in matches):
             paths.append(facts.path)
         for field in (b"location", b"content-location"):
             uri = _first(headers, field)
@@ -606,7 +641,7 @@ class CachePolicy:
                 if path is not None:
                     paths.append(path)
         tags: list[str] = []
-        for m in self.rules.match_all(facts.path):
+        for m in matches:
             rule = m.rule
             if facts.method in rule.methods or rule.methods <= SAFE_METHODS:
                 for target in m.expand(rule.invalidates):
@@ -659,6 +694,9 @@ class CachePolicy:
         has_validator = _has_validator(entry)
         must_revalidate = bool(entry.flags & (FLAG_MUST_REVALIDATE | FLAG_NO_CACHE))
         fresh = ttl > 0
+        #: The request's own max-age/min-fresh refuse the entry (§5.2.1.1, §5.2.1.3):
+        #: neither max-stale nor stale-while-revalidate may then serve it.
+        refused = False
         if cc is not None:
             if cc.no_cache:
                 if cc.only_if_cached:
@@ -668,8 +706,10 @@ class CachePolicy:
                 return Verdict(VerdictKind.FORWARD, entry, fwd="request")
             if cc.max_age is not None and (cc.max_age == INVALID or age > cc.max_age):
                 fresh = False
+                refused = True
             if fresh and cc.min_fresh is not None and ttl < max(cc.min_fresh, 0):
                 fresh = False
+                refused = True
         if entry.flags & FLAG_NO_CACHE:
             fresh = False
         if fresh:
@@ -685,19 +725,28 @@ class CachePolicy:
         if (
             cc is not None
             and not must_revalidate
+            and not refused
             and (cc.max_stale_any or (cc.max_stale is not None and staleness <= cc.max_stale))
         ):
             return Verdict(VerdictKind.FRESH, entry, detail="max-stale")
         if cc is not None and cc.only_if_cached:
             return Verdict(VerdictKind.GATEWAY_TIMEOUT, detail="only-if-cached")
-        stale_ok = not must_revalidate and ttl <= 0 and staleness <= entry.sie
-        if not must_revalidate and ttl <= 0 and staleness <= entry.swr:
+        stale_ok = not must_revalidate and ttl <= 0 and entry.sie > 0 and staleness <= entry.sie
+        if (
+            not must_revalidate
+            and not refused
+            and ttl <= 0
+            and entry.swr > 0
+            and staleness <= entry.swr
+        ):
             return Verdict(
                 VerdictKind.STALE_WHILE_REVALIDATE, entry, detail="stale-while-revalidate"
             )
+        # RFC 9211 §2.2: "request" when only the request's directives stood in the way.
+        fwd = "request" if refused and ttl > 0 else "stale"
         if has_validator:
-            return Verdict(VerdictKind.REVALIDATE, entry, fwd="stale", stale_ok=stale_ok)
-        return Verdict(VerdictKind.FORWARD, entry, fwd="stale", stale_ok=stale_ok)
+            return Verdict(VerdictKind.REVALIDATE, entry, fwd=fwd, stale_ok=stale_ok)
+        return Verdict(VerdictKind.FORWARD, entry, fwd=fwd, stale_ok=stale_ok)
 
     @staticmethod
     def _vary_matches(entry: Entry, headers: Mapping[str, str]) -> bool:
@@ -789,7 +838,11 @@ class CachePolicy:
             return "no-store"
         if cc.private and not cc.private_fields:
             return "private"
-        private_fields = frozenset(f.encode("latin-1") for f in cc.private_fields)
+        # Fields the entry leaves out: private="..." (§5.2.2.7), and no-cache="..."
+        # (§5.2.2.4: the rest of the response is reusable without revalidation).
+        private_fields = frozenset(
+            f.encode("latin-1") for f in (*cc.private_fields, *cc.no_cache_fields)
+        )
         if b"set-cookie" not in private_fields and _first(headers, b"set-cookie") is not None:
             return "set-cookie"
         vary_names: list[str] = []
@@ -807,6 +860,13 @@ class CachePolicy:
             return "status"
         if not 200 <= status < 600 or status == 304:
             return "status"
+        length = _first(headers, b"content-length")
+        if length is not None and length.strip().isdigit():
+            limit = rule.max_body_size if rule is not None else self.max_body_size
+            digits = length.strip().lstrip(b"0")  # int() refuses thousands of digits
+            if len(digits) > 19 or int(digits or b"0") > limit:
+                return "too-large"  # known up front: do not announce "stored"
+            rp.content_length = int(digits or b"0")
         # Freshness lifetime (§4.2.1): explicit > rule ttl > default > heuristic.
         jitter = 0.0
         if explicit is not None and not (
@@ -820,6 +880,8 @@ class CachePolicy:
             fresh_for = self.default_ttl
         elif self.heuristic_freshness:
             fresh_for = _heuristic(headers, response_time)
+        elif cc.no_cache and not cc.no_cache_fields:
+            fresh_for = 0.0  # §5.2.2.4: validated before every reuse, whatever its lifetime
         else:
             return "no-freshness"
         if jitter and fresh_for > 0:
@@ -827,7 +889,7 @@ class CachePolicy:
         etag = _first(headers, b"etag")
         has_validator = etag is not None or _first(headers, b"last-modified") is not None
         flags = 0
-        if cc.no_cache:
+        if cc.no_cache and not cc.no_cache_fields:
             flags |= FLAG_NO_CACHE
         if cc.must_revalidate or cc.proxy_revalidate or cc.s_maxage is not None:
             flags |= FLAG_MUST_REVALIDATE
@@ -847,9 +909,18 @@ class CachePolicy:
             keep = (
                 fresh_for
                 if fresh_for > 0
-                else (rule.ttl if rule is not None and rule.ttl else self.default_ttl or 0.0)
+                else (
+                    rule.ttl
+                    if rule is not None and rule.ttl
+                    else self.default_ttl or _VALIDATION_KEEP_MIN
+                )
             )
             storage = max(storage, keep)
+        elif has_validator and fresh_for > initial_age:
+            # §4.3: an entry the origin can validate outlives its freshness for a while,
+            # so that it is revalidated (usually a cheap 304) rather than fetched again.
+            keep = min(max(fresh_for, _VALIDATION_KEEP_MIN), _VALIDATION_KEEP_MAX)
+            storage = max(storage, fresh_for - initial_age + keep)
         if storage <= 0:
             return "stale"
         stored: HeaderList = []
@@ -899,6 +970,10 @@ class CachePolicy:
         Returns the plan for the updated entry: ``store`` is False when the merged
         response may no longer be stored (then the entry must not be reused).
         """
+        if _first(headers, b"date") is None:
+            # RFC 9110 §6.6.1: the 304 is dated when received; keeping the old Date
+            # would age the refreshed entry by the old response's age.
+            headers = [*headers, (b"date", format_http_date(response_time).encode())]
         updates = {k for k, _ in headers if k not in _NO_UPDATE_FROM_304}
         merged = [h for h in entry.headers if h[0] not in updates]
         merged.extend(h for h in headers if h[0] in updates)
@@ -907,6 +982,10 @@ class CachePolicy:
         rp = ResponsePlan(entry.status, merged, response_time)
         rp.detail = self._storable(plan, rp, merged, request_time, response_time)
         rp.store = rp.detail is None
+        if not rp.store:
+            # Not stored again, but this request is still answered from the merged
+            # response: keep its fields (``_storable`` filled none).
+            rp.stored_headers = [h for h in merged if h[0] != self.tag_header]
         if rp.store and entry.flags & FLAG_GENERATED_ETAG:
             rp.etag = entry.etag
             rp.generate_etag = False
@@ -953,7 +1032,8 @@ class CachePolicy:
             append_cache_status(headers, member.decode("latin-1"))
             return Served(304, headers, b"")
         headers = list(entry.headers)
-        headers.append((b"content-length", str(len(entry.body)).encode()))
+        if entry.status != 204:  # RFC 9110 §8.6: never a Content-Length on a 204
+            headers.append((b"content-length", str(len(entry.body)).encode()))
         headers.append((b"age", age_value))
         for i, (k, v) in enumerate(headers):
             if k == b"cache-status":
@@ -1069,7 +1149,10 @@ def _initial_age(headers: HeaderList, request_time: float, response_time: float)
     if age_raw is not None:
         text = age_raw.decode("latin-1").strip()
         if text.isascii() and text.isdigit():
-            age_value = float(min(int(text), 2147483648))
+            digits = text.lstrip("0")
+            age_value = (
+                2147483648.0 if len(digits) > 10 else float(min(int(digits or "0"), 2147483648))
+            )
     date = parse_http_date(_decoded(_first(headers, b"date")))
     # Date has a resolution of one second: compare at that resolution.
     apparent = max(0.0, int(response_time) - date) if date is not None else 0.0

@@ -65,6 +65,8 @@ _CONVERTERS: Final = {
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}|<([^<>]*)>")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _COOKIE_MODES: Final = ("bypass", "ignore")
+#: ``params=[]``: no query parameter is part of the key.
+_MATCH_NOTHING: Final = re.compile(r"(?!)")
 
 
 def compile_globs(patterns: Iterable[str], setting: str) -> re.Pattern[str] | None:
@@ -94,6 +96,9 @@ def _seconds(value: Any, setting: str, *, allow_none: bool = False) -> float | N
         raise ConfigurationError(f"{setting} must be a number of seconds, got {value!r}")
     if value < 0 or value != value:
         raise ConfigurationError(f"{setting} must not be negative, got {value!r}")
+    if value == float("inf"):
+        # An entry that never expires cannot be stored (Redis needs a finite PX).
+        raise ConfigurationError(f"{setting} must be a finite number of seconds, got {value!r}")
     return float(value)
 
 
@@ -258,7 +263,9 @@ class Rule:
             if not _TOKEN.match(v):
                 raise ConfigurationError(f"{where}: vary: {v!r} is not a header name")
         self.params = None if params is None else _strings(params, f"{where}: params")
-        self.params_re = None if params is None else compile_globs(params, f"{where}: params")
+        self.params_re = (
+            None if params is None else compile_globs(params, f"{where}: params") or _MATCH_NOTHING
+        )
         self.ignore_params = _strings(ignore_params, f"{where}: ignore_params")
         self.ignore_params_re = compile_globs(ignore_params, f"{where}: ignore_params")
         if cookies not in _COOKIE_MODES:

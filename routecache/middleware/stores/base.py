@@ -12,7 +12,11 @@ every key of one path lives on one slot)::
     P:{<path hash>}:<digest>:<variant>  one variant of a response with Vary
     P:{<path hash>}:idx                 sorted set: the path's keys, scored by expiry
     P:{<path hash>}:<digest>:lock       single-flight lock
-    P:t:{<tag hash>}                    sorted set: the tag's keys, scored by expiry
+    P:{t<tag hash>}                     sorted set: the tag's keys, scored by expiry
+
+Every key starts with ``P:{``, and a prefix cannot contain ``{``: so ``SCAN MATCH P:{*``
+finds exactly this store's keys, never those of a store whose prefix merely starts
+with ``P:``.
 """
 
 from __future__ import annotations
@@ -59,8 +63,8 @@ class KeySpace:
 
     def __init__(self, prefix: str) -> None:
         self.prefix = validate_prefix(prefix)
-        self.tag_prefix = f"{prefix}:t:"
-        self.match = f"{prefix}:*"
+        self.tag_prefix = f"{prefix}:{{t"
+        self.match = f"{prefix}:{{*"
         #: Pub/sub channel announcing stored entries (single-flight wake-ups).
         self.channel = f"{prefix}:stored"
 
@@ -85,7 +89,7 @@ class KeySpace:
     def tag_index(self, tag: str) -> str:
         """The sorted set of a tag's keys."""
         digest = blake2b(tag.encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
-        return f"{self.tag_prefix}{{{digest}}}"
+        return f"{self.tag_prefix}{digest}}}"
 
     @staticmethod
     def flight(key: CacheKey) -> str:

@@ -57,6 +57,13 @@ class CircuitBreaker:
                 self._failures = 0
                 self._trial = False
 
+    def abandon(self) -> None:
+        """Record a call that ended without an answer (cancelled, or a bug): neither
+        success nor failure, but a half-open trial slot it held is free again."""
+        if self._trial:
+            with self._lock:
+                self._trial = False
+
     def failure(self) -> None:
         """Record a call that failed."""
         with self._lock:

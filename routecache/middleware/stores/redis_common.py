@@ -173,6 +173,8 @@ class StoreGuard:
             self.breaker.failure()
             self.faults.record(self.operation, exc)
             raise StoreError(f"{self.operation} failed: {exc}") from exc
+        # Cancelled (or a bug): never leave a half-open breaker waiting for this trial.
+        self.breaker.abandon()
 
     async def __aenter__(self) -> None:
         self.__enter__()
@@ -292,7 +294,7 @@ def is_cluster_client(client: Any) -> bool:
 def classify_keys(keys: Iterable[bytes], prefix: str) -> dict[str, int]:
     """Count keys under ``prefix`` by kind (entries, variants, indexes, locks)."""
     counts = {"entries": 0, "variants": 0, "path_indexes": 0, "tag_indexes": 0, "locks": 0}
-    tag_prefix = f"{prefix}:t:".encode()
+    tag_prefix = f"{prefix}:{{t".encode()
     for key in keys:
         if key.startswith(tag_prefix):
             counts["tag_indexes"] += 1
