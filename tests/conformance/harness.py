@@ -16,7 +16,7 @@ import asyncio
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
@@ -41,6 +41,9 @@ class Reply:
 
     ``body`` as a list of chunks is sent as a streaming response. ``error=True``
     makes the view raise before answering; ``delay`` sleeps first (a slow view).
+    ``fail_after=n`` (streaming bodies only) makes the body iterator raise after its
+    first ``n`` chunks went out: a response that fails half-way (bindings get this
+    for free by iterating :func:`body_chunks`).
     """
 
     status: int = 200
@@ -48,6 +51,7 @@ class Reply:
     body: bytes | list[bytes] = b""
     error: bool = False
     delay: float = 0.0
+    fail_after: int | None = None
 
 
 Handler = Callable[[Seen], Reply]
@@ -160,9 +164,32 @@ def reply_headers(reply: Reply) -> list[tuple[str, str]]:
     return headers
 
 
+class FailingChunks(list[bytes]):
+    """Chunks whose iteration raises after ``fail_after`` of them (``Reply.fail_after``)."""
+
+    def __init__(self, chunks: Iterable[bytes], fail_after: int) -> None:
+        super().__init__(chunks)
+        self.fail_after = fail_after
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._failing()
+
+    def _failing(self) -> Iterator[bytes]:
+        for sent, chunk in enumerate(list.__iter__(self)):
+            if sent >= self.fail_after:
+                break
+            yield chunk
+        raise RuntimeError("the origin failed while streaming its body")
+
+
 def body_chunks(reply: Reply) -> list[bytes]:
-    """The reply's body as a list of chunks."""
-    return list(reply.body) if isinstance(reply.body, list) else [reply.body]
+    """The reply's body as a list of chunks (iterating it raises when the reply says
+    ``fail_after``)."""
+    if not isinstance(reply.body, list):
+        return [reply.body]
+    if reply.fail_after is not None:
+        return FailingChunks(reply.body, reply.fail_after)
+    return list(reply.body)
 
 
 # -- ASGI --------------------------------------------------------------------------
@@ -295,6 +322,9 @@ class WSGIClient:
         from werkzeug.middleware.lint import LintMiddleware
 
         self.app = LintMiddleware(app) if lint else app
+        #: HEAD goes around the lint: it wants Content-Length to equal the bytes sent,
+        #: but a HEAD answer carries the GET's Content-Length and no body (RFC 9110 §9.3.2).
+        self.head_app = app
         self.host = host
         self.errors: list[BaseException] = []
 
@@ -324,8 +354,9 @@ class WSGIClient:
             captured["headers"] = [(k.lower(), v) for k, v in headers]
             return lambda data: captured.setdefault("written", []).append(data)
 
+        app = self.head_app if method.upper() == "HEAD" else self.app
         try:
-            result = self.app(environ, start_response)
+            result = app(environ, start_response)
         except Exception as exc:
             self.errors.append(exc)
             return Resp(500, [], b"")
