@@ -1,0 +1,1 @@
+"""Adapter tests, one package per framework (laid out like routecache/adapters)."""
