@@ -460,6 +460,7 @@ class CachePolicy:
         self.debug = debug
         self.max_body_size = max_body_size
         self._bypass_cache: dict[str, str] = {}
+        self._hit_members: dict[tuple[int, str | None], bytes] = {}
 
     @property
     def rules(self) -> RuleSet:
@@ -691,7 +692,6 @@ class CachePolicy:
             return Verdict(VerdictKind.FORWARD, fwd="bypass", detail="authorization")
         age = entry.age(now)
         ttl = entry.fresh_for - age
-        has_validator = _has_validator(entry)
         must_revalidate = bool(entry.flags & (FLAG_MUST_REVALIDATE | FLAG_NO_CACHE))
         fresh = ttl > 0
         #: The request's own max-age/min-fresh refuse the entry (§5.2.1.1, §5.2.1.3):
@@ -701,7 +701,7 @@ class CachePolicy:
             if cc.no_cache:
                 if cc.only_if_cached:
                     return Verdict(VerdictKind.GATEWAY_TIMEOUT, detail="only-if-cached")
-                if has_validator:
+                if _has_validator(entry):
                     return Verdict(VerdictKind.REVALIDATE, entry, fwd="request")
                 return Verdict(VerdictKind.FORWARD, entry, fwd="request")
             if cc.max_age is not None and (cc.max_age == INVALID or age > cc.max_age):
@@ -744,7 +744,7 @@ class CachePolicy:
             )
         # RFC 9211 §2.2: "request" when only the request's directives stood in the way.
         fwd = "request" if refused and ttl > 0 else "stale"
-        if has_validator:
+        if _has_validator(entry):
             return Verdict(VerdictKind.REVALIDATE, entry, fwd=fwd, stale_ok=stale_ok)
         return Verdict(VerdictKind.FORWARD, entry, fwd=fwd, stale_ok=stale_ok)
 
@@ -1011,18 +1011,35 @@ class CachePolicy:
         """The response to send for ``entry``: full, ``304`` or bodiless for ``HEAD``."""
         age = entry.age(now)
         ttl = entry.fresh_for - age
-        member = self.status_member(
-            plan,
-            hit=hit,
-            fwd=fwd,
-            fwd_status=fwd_status,
-            ttl=ttl if hit else None,
-            stored=stored,
-            collapsed=collapsed,
-            detail=detail,
-        ).encode("latin-1")
+        if hit and not (fwd or fwd_status or stored or collapsed or self.debug):
+            # The common hit: its member depends on the rounded ttl and detail only.
+            memo = (round(ttl), detail)
+            member = self._hit_members.get(memo)
+            if member is None:
+                member = format_cache_status(
+                    self.cache_name, hit=True, ttl=ttl, detail=detail
+                ).encode("latin-1")
+                if len(self._hit_members) >= _MEMO_SIZE:
+                    self._hit_members.clear()
+                self._hit_members[memo] = member
+        else:
+            member = self.status_member(
+                plan,
+                hit=hit,
+                fwd=fwd,
+                fwd_status=fwd_status,
+                ttl=ttl if hit else None,
+                stored=stored,
+                collapsed=collapsed,
+                detail=detail,
+            ).encode("latin-1")
         age_value = str(int(age)).encode()
-        if 200 <= entry.status < 300 and self._not_modified(plan.facts.headers, entry):
+        request_headers = plan.facts.headers
+        if (
+            ("if-none-match" in request_headers or "if-modified-since" in request_headers)
+            and 200 <= entry.status < 300
+            and self._not_modified(request_headers, entry)
+        ):
             headers = [
                 h
                 for h in entry.headers
@@ -1031,16 +1048,16 @@ class CachePolicy:
             headers.append((b"age", age_value))
             append_cache_status(headers, member.decode("latin-1"))
             return Served(304, headers, b"")
-        headers = list(entry.headers)
+        # Stored headers never hold Cache-Status or Age (they are not stored).
         if entry.status != 204:  # RFC 9110 §8.6: never a Content-Length on a 204
-            headers.append((b"content-length", str(len(entry.body)).encode()))
-        headers.append((b"age", age_value))
-        for i, (k, v) in enumerate(headers):
-            if k == b"cache-status":
-                headers[i] = (k, v + b", " + member)
-                break
+            headers = [
+                *entry.headers,
+                (b"content-length", str(len(entry.body)).encode()),
+                (b"age", age_value),
+                (b"cache-status", member),
+            ]
         else:
-            headers.append((b"cache-status", member))
+            headers = [*entry.headers, (b"age", age_value), (b"cache-status", member)]
         return Served(entry.status, headers, b"" if plan.head else entry.body)
 
     @staticmethod

@@ -804,11 +804,18 @@ def test_serve_head_has_no_body() -> None:
     assert header(served.headers, "content-length") == "5"
 
 
-def test_serve_appends_after_an_existing_cache_status() -> None:
+def test_upstream_cache_status_is_not_replayed_on_hits() -> None:
+    # The upstream member described the original exchange, not this one: it is not
+    # stored, so a hit carries routecache's member only.
     pol = policy(ITEMS)
-    e = entry(headers=[(b"cache-status", b"upstream; hit")])
-    served = pol.serve(lookup(pol), e, NOW)
-    assert all_headers(served.headers, "cache-status") == ["upstream; hit, routecache; hit; ttl=60"]
+    plan = lookup(pol)
+    upstream = hdrs(content_type="text/plain", cache_status="upstream; fwd=uri-miss")
+    miss = respond(pol, plan, 200, upstream)
+    assert all_headers(miss.headers, "cache-status") == [
+        "upstream; fwd=uri-miss, routecache; fwd=uri-miss; stored"
+    ]
+    served = pol.serve(plan, miss.entry(b"hello"), NOW)
+    assert all_headers(served.headers, "cache-status") == ["routecache; hit; ttl=60"]
 
 
 def test_serve_debug_adds_the_key() -> None:

@@ -32,12 +32,21 @@ except ImportError:  # pragma: no cover - hiredis is an optional extra
 
 
 class _Protocol(asyncio.Protocol):
-    """Feeds replies to hiredis and resolves waiters in FIFO order."""
+    """Feeds replies to hiredis and resolves waiters in FIFO order.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    Replies come back in order, so one timer watching the oldest waiter enforces the
+    per-call timeout for all of them: when the oldest is overdue, the connection is
+    stuck, every waiter fails with ``TimeoutError`` and the connection is dropped. That
+    costs a clock read per GET instead of a timeout context per GET.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
         self.loop = loop
+        self.timeout = timeout
         self.reader = hiredis.Reader()
         self.waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self.deadlines: collections.deque[float] = collections.deque()
+        self.watchdog: asyncio.TimerHandle | None = None
         self.transport: asyncio.Transport | None = None
         self.out: list[bytes] = []
         self.flush_scheduled = False
@@ -47,11 +56,29 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
-        error = ConnectionError(f"Redis connection lost: {exc!r}")
+        self._fail(ConnectionError(f"Redis connection lost: {exc!r}"))
+
+    def _fail(self, error: Exception) -> None:
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+            self.watchdog = None
+        self.deadlines.clear()
         while self.waiters:
             waiter = self.waiters.popleft()
             if not waiter.done():
                 waiter.set_exception(error)
+
+    def _check(self) -> None:
+        self.watchdog = None
+        if not self.deadlines:
+            return
+        oldest = self.deadlines[0]
+        if oldest <= self.loop.time():
+            self._fail(TimeoutError(f"Redis did not answer within {self.timeout:g} s"))
+            if self.transport is not None:
+                self.transport.close()
+            return
+        self.watchdog = self.loop.call_at(oldest, self._check)
 
     def data_received(self, data: bytes) -> None:
         reader = self.reader
@@ -66,7 +93,8 @@ class _Protocol(asyncio.Protocol):
                     self.transport.close()
                 return
             waiter = waiters.popleft()
-            if waiter.done():  # its caller timed out; the reply is dropped in order
+            self.deadlines.popleft()
+            if waiter.done():  # its caller went away; the reply is dropped in order
                 continue
             if isinstance(reply, Exception):
                 # Same exception type as redis-py's, so the store's guard counts it.
@@ -89,6 +117,10 @@ class _Protocol(asyncio.Protocol):
             self.loop.call_soon(self._flush)
         waiter = self.loop.create_future()
         self.waiters.append(waiter)
+        deadline = self.loop.time() + self.timeout
+        self.deadlines.append(deadline)
+        if self.watchdog is None:
+            self.watchdog = self.loop.call_at(deadline, self._check)
         return waiter
 
 
@@ -119,6 +151,7 @@ class MultiplexedGet:
         username: str | None,
         password: str | None,
         connect_timeout: float | None,
+        timeout: float = 0.25,
     ) -> None:
         self.host = host
         self.port = port
@@ -127,12 +160,13 @@ class MultiplexedGet:
         self.username = username
         self.password = password
         self.connect_timeout = connect_timeout
+        self.timeout = timeout
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Lock | None = None
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
         def factory() -> _Protocol:
-            return _Protocol(loop)
+            return _Protocol(loop, self.timeout)
 
         if self.path is not None:
             opening = loop.create_unix_connection(factory, self.path)
@@ -208,7 +242,7 @@ class MultiplexedGet:
             await _closed(protocol)
 
 
-def async_multiplexer(client: Any) -> MultiplexedGet | None:
+def async_multiplexer(client: Any, timeout: float = 0.25) -> MultiplexedGet | None:
     """A multiplexed GET equivalent to ``client``'s, or ``None`` when not exactly
     equivalent (see the module docstring)."""
     import redis.asyncio
@@ -235,10 +269,11 @@ def async_multiplexer(client: Any) -> MultiplexedGet | None:
         username=kwargs.get("username"),
         password=kwargs.get("password"),
         connect_timeout=kwargs.get("socket_connect_timeout") or 5.0,
+        timeout=timeout,
     )
 
 
-def sync_multiplexer(client: Any) -> Any:
+def sync_multiplexer(client: Any, timeout: float = 0.25) -> Any:
     """``None``: threads use redis-py directly (its sync client has no such overhead)."""
-    del client
+    del client, timeout
     return None

@@ -116,15 +116,15 @@ class AsyncRedisStore:
         self._get_or_lock = self.client.register_script(GET_OR_LOCK)
         self._release = self.client.register_script(RELEASE)
         self._notifier = AsyncNotifier(self.client, self.keys.channel)
-        self._fast_get: Any = async_multiplexer(self.client) if multiplex else None
+        self._fast_get: Any = async_multiplexer(self.client, timeout) if multiplex else None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url or self.client!r}, prefix={self.prefix!r})"
 
-    def _guard(self, operation: str, *, admin: bool = False) -> StoreGuard:
+    def _guard(self, operation: str, *, admin: bool = False, timed: bool = True) -> StoreGuard:
         # Purges and stats scan the keyspace: they get a longer time limit.
         limit = max(self.timeout * 40, 10.0) if admin else self.timeout
-        return StoreGuard(self.breaker, self.faults, operation, limit)
+        return StoreGuard(self.breaker, self.faults, operation, limit if timed else None)
 
     def as_async(self) -> Any:
         """The store for asyncio code on the same Redis (built from the URL if needed)."""
@@ -137,10 +137,12 @@ class AsyncRedisStore:
     async def get(self, key: CacheKey, variant: str | None = None) -> bytes | None:
         """One ``GET``: the encoded entry, or ``None``."""
         name = self.keys.entry(key, variant)
-        async with self._guard("get"):
-            if self._fast_get is not None:
+        if self._fast_get is not None:
+            # The multiplexed connection enforces the timeout itself (one timer).
+            async with self._guard("get", timed=False):
                 fast: bytes | None = await self._fast_get.get(name)
                 return fast
+        async with self._guard("get"):
             data: bytes | None = await self.client.get(name)
             return data
 
