@@ -1,0 +1,259 @@
+"""Conversions between Django's request/response objects and the core's plain facts.
+
+Nothing here decides anything: requests become
+:class:`~routecache.middleware.policy.RequestFacts`, responses become ``(status,
+[(name, value)])`` and back, and entries become :class:`ServedResponse` objects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Any, Final
+
+from django.core.handlers.asgi import ASGIRequest
+from django.core.handlers.wsgi import WSGIRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http.response import ResponseHeaders
+
+from ...middleware.policy import HeaderList, RequestFacts, Served
+
+__all__ = [
+    "ServedResponse",
+    "apply_headers",
+    "close_quietly",
+    "facts_from_request",
+    "refresh_request",
+    "response_headers",
+    "swapped_conditionals",
+]
+
+_NOT_HTTP: Final = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"})
+_CONDITIONAL_KEYS: Final = frozenset(
+    {
+        "HTTP_IF_NONE_MATCH",
+        "HTTP_IF_MODIFIED_SINCE",
+        "HTTP_IF_MATCH",
+        "HTTP_IF_UNMODIFIED_SINCE",
+        "HTTP_IF_RANGE",
+    }
+)
+_NAMES: Final = {"etag": "ETag", "www-authenticate": "WWW-Authenticate"}
+
+
+def _meta_key(name: str) -> str:
+    return "HTTP_" + name.upper().replace("-", "_")
+
+
+def _raw_query(request: HttpRequest) -> bytes:
+    scope = getattr(request, "scope", None)
+    raw = scope.get("query_string", b"") if isinstance(scope, Mapping) else None
+    if isinstance(raw, (bytes, bytearray)):
+        return bytes(raw)
+    query = str(raw if raw is not None else request.META.get("QUERY_STRING", ""))
+    try:
+        return query.encode("latin-1")  # PEP 3333: bytes decoded as latin-1
+    except UnicodeEncodeError:
+        return query.encode("utf-8")
+
+
+def facts_from_request(request: HttpRequest) -> RequestFacts:
+    """The policy's view of a Django request: ``request.path`` (script prefix
+    included), the raw query string, the headers of ``request.META`` and the Host
+    header as sent (not ``get_host()``, which validates it)."""
+    meta = request.META
+    headers: dict[str, str] = {}
+    for key, value in meta.items():
+        if key.startswith("HTTP_") and key not in _NOT_HTTP:
+            headers[key[5:].replace("_", "-").lower()] = str(value)
+    content_type = meta.get("CONTENT_TYPE")
+    if content_type:
+        headers["content-type"] = str(content_type)
+    length = str(meta.get("CONTENT_LENGTH") or "").strip()
+    if length:
+        headers["content-length"] = length
+    host = headers.get("host") or f"{meta.get('SERVER_NAME', '')}:{meta.get('SERVER_PORT', '')}"
+    return RequestFacts(
+        method=(request.method or "GET").upper(),
+        scheme=request.scheme or "http",
+        host=host,
+        path=request.path,
+        query=_raw_query(request),
+        headers=headers,
+        has_body=(bool(length) and length != "0") or "transfer-encoding" in headers,
+    )
+
+
+def _latin1(value: object) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("latin-1", "replace")
+
+
+def response_headers(response: HttpResponseBase) -> HeaderList:
+    """Every header the handler will send: ``items()`` plus one ``Set-Cookie`` per
+    cookie of ``response.cookies``; names lower-cased."""
+    out = [(str(k).lower().encode("latin-1"), _latin1(v)) for k, v in response.items()]
+    for cookie in response.cookies.values():
+        out.append((b"set-cookie", cookie.output(header="").strip().encode("latin-1")))
+    return out
+
+
+def _display(name: str) -> str:
+    return _NAMES.get(name) or "-".join(part.capitalize() for part in name.split("-"))
+
+
+def apply_headers(response: HttpResponseBase, headers: HeaderList) -> None:
+    """Make ``response`` send ``headers`` (the engine's version of its own).
+
+    Headers keep their place and spelling; removed ones go, new ones are appended.
+    ``Set-Cookie`` stays where Django keeps it (``response.cookies`` or a plain
+    header). A field repeated in ``headers`` is joined with ``", "``: a Django
+    response holds one value per name.
+    """
+    wanted: dict[str, list[str]] = {}
+    for raw_name, raw_value in headers:
+        name = raw_name.decode("latin-1").lower()
+        if name != "set-cookie":
+            wanted.setdefault(name, []).append(raw_value.decode("latin-1"))
+    current = response.headers
+    spelled = {}
+    for name in list(current):
+        lower = name.lower()
+        if lower not in wanted and lower != "set-cookie":
+            del current[name]
+        else:
+            spelled[lower] = name
+    for name, values in wanted.items():
+        value = ", ".join(values)
+        if current.get(name) != value:
+            current[spelled.get(name) or _display(name)] = value
+
+
+class ServedResponse(HttpResponse):
+    """A response built from a cache entry; sends its headers as stored, byte for
+    byte, repeated fields and order included.
+
+    Middleware above may still change headers through ``response[...]``: a changed or
+    added field is sent as changed, the others exactly as stored.
+    """
+
+    def __init__(self, served: Served) -> None:
+        super().__init__(served.body, status=served.status)
+        self.served_headers = [
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in served.headers
+        ]
+        joined: dict[str, str] = {}
+        for name, value in self.served_headers:
+            lower = name.lower()
+            joined[lower] = f"{joined[lower]}, {value}" if lower in joined else value
+        self.headers = ResponseHeaders({})
+        for name, _ in self.served_headers:
+            lower = name.lower()
+            if lower in joined:
+                self.headers[name] = joined.pop(lower)
+        self._as_served = {name.lower(): value for name, value in self.headers.items()}
+
+    def items(self) -> Iterator[tuple[str, str]]:
+        """The stored fields as stored, then whatever middleware changed or added."""
+        current = self.headers
+        changed: set[str] = set()
+        for name, value in self.served_headers:
+            lower = name.lower()
+            now = current.get(lower)
+            if now is None:
+                continue
+            if now == self._as_served[lower]:
+                yield name, value
+            elif lower not in changed:
+                changed.add(lower)
+                yield name, now
+        for name, value in current.items():
+            if name.lower() not in self._as_served:
+                yield name, value
+
+
+@contextmanager
+def swapped_conditionals(request: HttpRequest, conditional: HeaderList | None) -> Iterator[None]:
+    """While the block runs, ``request.META`` is a copy whose conditional fields are
+    the engine's validators (a revalidation); the original is put back after."""
+    if conditional is None:
+        yield
+        return
+    original = request.META
+    meta = {k: v for k, v in original.items() if k not in _CONDITIONAL_KEYS}
+    for name, value in conditional:
+        meta[_meta_key(name.decode("latin-1"))] = value.decode("latin-1")
+    request.META = meta
+    request.__dict__.pop("headers", None)
+    try:
+        yield
+    finally:
+        request.META = original
+        request.__dict__.pop("headers", None)
+
+
+_NOT_INHERITED: Final = frozenset({"resolver_match", "urlconf_used"})
+
+
+def _inherit(sub: HttpRequest, request: HttpRequest) -> None:
+    """Give ``sub`` what the middleware above set on ``request`` (``session``,
+    ``user``...): the view chain below expects it."""
+    own = vars(sub)
+    cls = type(request)
+    for name, value in vars(request).items():
+        if name.startswith("_") or name in own or name in _NOT_INHERITED:
+            continue
+        if isinstance(getattr(cls, name, None), (property, cached_property)):
+            continue
+        setattr(sub, name, value)
+
+
+def refresh_request(
+    request: HttpRequest, facts: RequestFacts, conditional: HeaderList | None
+) -> HttpRequest | None:
+    """A ``GET`` like ``request`` with the headers of ``facts`` (a background refresh),
+    or ``None`` for a request class this adapter cannot copy."""
+    headers = [
+        (name, value)
+        for name, value in facts.headers.items()
+        if name not in ("content-type", "content-length")
+    ]
+    if conditional is not None:
+        headers.extend((k.decode("latin-1"), v.decode("latin-1")) for k, v in conditional)
+    sub: HttpRequest
+    if isinstance(request, ASGIRequest):
+        scope: dict[str, Any] = dict(request.scope)
+        scope["method"] = "GET"
+        scope["headers"] = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        sub = type(request)(scope, io.BytesIO(b""))
+    elif isinstance(request, WSGIRequest):
+        environ = {
+            k: v
+            for k, v in request.environ.items()
+            if not k.startswith("HTTP_") and k != "CONTENT_TYPE"
+        }
+        for name, value in headers:
+            environ[_meta_key(name)] = value
+        environ.update(
+            {"REQUEST_METHOD": "GET", "CONTENT_LENGTH": "0", "wsgi.input": io.BytesIO(b"")}
+        )
+        sub = type(request)(environ)
+    else:
+        return None
+    _inherit(sub, request)
+    return sub
+
+
+def close_quietly(response: HttpResponseBase) -> None:
+    """Release a response that will not be sent (its files, its iterator), without
+    the ``request_finished`` signal that ``close()`` sends."""
+    closers = getattr(response, "_resource_closers", [])
+    for closer in closers:
+        with contextlib.suppress(Exception):  # as Django's own close() does
+            closer()
+    closers.clear()
+    response.closed = True

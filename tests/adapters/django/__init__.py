@@ -1,0 +1,1 @@
+"""Tests of the Django adapter (``routecache.adapters.django``)."""

@@ -1,0 +1,1 @@
+"""A test app with one model, for ``invalidate_on_save``."""
