@@ -69,6 +69,15 @@ _REFRESH_DROPPED: Final = frozenset(
 )
 
 
+def _collapsible(verdict: Verdict) -> bool:
+    """Whether concurrent requests with this verdict may wait on one fetch: misses, and
+    stale entries (a revalidation is a fetch too), but not what the client itself asked
+    to be fetched (``fwd=request``) or a different variant."""
+    if verdict.kind == VerdictKind.FORWARD:
+        return verdict.fwd in ("uri-miss", "stale")
+    return verdict.kind == VerdictKind.REVALIDATE and verdict.fwd == "stale"
+
+
 class Start:
     """What a driver does when the app's response starts.
 
@@ -305,12 +314,7 @@ class SyncEngine:
             except StoreError:
                 return self._unavailable(plan)
             verdict = self.policy.judge(plan, self._decode(data, plan), now, variant=True)
-        if (
-            self.collapse
-            and verdict.kind == VerdictKind.FORWARD
-            and verdict.fwd == "uri-miss"
-            and plan.store_ok
-        ):
+        if self.collapse and plan.store_ok and _collapsible(verdict):
             verdict = self._single_flight(plan, verdict)
         return verdict
 
@@ -351,10 +355,15 @@ class SyncEngine:
         deadline = time.monotonic() + self.lock_wait
         self._fetching[name] = deadline  # at the latest; updated when it starts
         delay = 0.01
+        # A stale entry is known to be there: only the lock matters, and after each
+        # wake-up the entry is read again to see whether another worker refreshed it.
+        stale = verdict.entry is not None
         try:
             while True:
                 try:
-                    state, data = self.store.get_or_lock(key, token, self.lock_ttl)
+                    state, data = self.store.get_or_lock(
+                        key, token, self.lock_ttl, check_entry=not stale
+                    )
                 except StoreError:
                     break
                 if state == LockState.ACQUIRED:
@@ -373,6 +382,15 @@ class SyncEngine:
                 # Woken by the store's announcement; the timeout is only a backstop.
                 self.store.wait_stored(key, min(delay, remaining))
                 delay = min(delay * 2, 0.25)
+                if stale:
+                    try:
+                        data = self.store.get(key)
+                    except StoreError:
+                        break
+                    collapsed = self._collapsed(plan, data, verdict)
+                    if collapsed is not verdict:
+                        self._settle(name, mine, data)
+                        return collapsed
         except BaseException:
             # Cancelled while waiting (the client went away): let the waiters go now.
             self._settle(name, mine, None)
@@ -391,6 +409,7 @@ class SyncEngine:
         if judged.kind != VerdictKind.FRESH:
             return verdict
         judged.collapsed = True
+        judged.fwd = verdict.fwd
         self.counts["collapsed"] += 1
         return judged
 
@@ -420,7 +439,9 @@ class SyncEngine:
         assert entry is not None
         now = time.time()
         if verdict.collapsed:
-            return self.policy.serve(plan, entry, now, hit=False, fwd="uri-miss", collapsed=True)
+            return self.policy.serve(
+                plan, entry, now, hit=False, fwd=verdict.fwd or "uri-miss", collapsed=True
+            )
         self.counts["hit"] += 1
         return self.policy.serve(plan, entry, now, detail=verdict.detail)
 

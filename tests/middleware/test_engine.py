@@ -43,15 +43,23 @@ class Counting:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    async def get_or_lock(self, key: Any, token: str, ttl: float) -> tuple[str, bytes | None]:
-        result: tuple[str, bytes | None] = await self.inner.get_or_lock(key, token, ttl)
+    async def get_or_lock(
+        self, key: Any, token: str, ttl: float, *, check_entry: bool = True
+    ) -> tuple[str, bytes | None]:
+        result: tuple[str, bytes | None] = await self.inner.get_or_lock(
+            key, token, ttl, check_entry=check_entry
+        )
         self.lock_states[result[0]] += 1
         return result
 
 
 class CountingSync(Counting):
-    def get_or_lock(self, key: Any, token: str, ttl: float) -> tuple[str, bytes | None]:  # type: ignore[override]
-        result: tuple[str, bytes | None] = self.inner.get_or_lock(key, token, ttl)
+    def get_or_lock(  # type: ignore[override]
+        self, key: Any, token: str, ttl: float, *, check_entry: bool = True
+    ) -> tuple[str, bytes | None]:
+        result: tuple[str, bytes | None] = self.inner.get_or_lock(
+            key, token, ttl, check_entry=check_entry
+        )
         self.lock_states[result[0]] += 1
         return result
 
@@ -359,6 +367,68 @@ def test_concurrent_misses_run_the_view_once(run: Runner) -> None:
         assert not engine._flights  # nothing left behind
 
     run(scenario)
+
+
+async def _seed_stale(engine: AsyncEngine, path: str) -> None:
+    plan = engine.policy.plan(facts(path))
+    assert plan.key is not None
+    stale = Entry(
+        status=200,
+        headers=[(b"content-type", b"text/plain"), (b"etag", b'"v1"')],
+        body=b"stored body",
+        stored_at=time.time() - 200,
+        fresh_for=10.0,
+        etag=b'"v1"',
+    )
+    await engine.store.set(plan.key, encode_entry(stale), 60.0)
+
+
+def test_concurrent_requests_on_a_stale_entry_revalidate_once(run: Runner) -> None:
+    async def scenario(engine: AsyncEngine) -> None:
+        await _seed_stale(engine, "/items/46")
+        view = View(
+            delay=0.05, status=304, headers=[(b"etag", b'"v1"'), (b"cache-control", b"max-age=100")]
+        )
+        results = await asyncio.gather(*(request(engine, view, "/items/46") for _ in range(10)))
+        assert view.calls == 1  # one conditional request, not ten
+        statuses = Counter(status_of(served) for served, _ in results)
+        assert statuses == {
+            "routecache; fwd=stale; fwd-status=304; stored": 1,
+            "routecache; fwd=stale; collapsed": 9,
+        }
+        assert {served.body for served, _ in results} == {b"stored body"}
+
+    run(scenario)
+
+
+def test_another_process_waits_for_a_stale_entry_being_revalidated(
+    kind_url: tuple[str, str | None],
+) -> None:
+    kind, url = kind_url
+
+    async def main() -> None:
+        async with async_store(kind, url) as one, async_store(kind, url) as other:
+            if kind == "memory":
+                other = one
+            a = AsyncEngine(CachePolicy([RULE]), Counting(one))
+            b = AsyncEngine(CachePolicy([RULE]), Counting(other), lock_wait=5.0)
+            await _seed_stale(a, "/items/47")
+            view = View(
+                delay=0.2,
+                status=304,
+                headers=[(b"etag", b'"v1"'), (b"cache-control", b"max-age=100")],
+            )
+            leader = asyncio.ensure_future(request(a, view, "/items/47"))
+            await asyncio.sleep(0.05)
+            served, verdict = await request(b, view, "/items/47")
+            await leader
+            assert view.calls == 1
+            assert counted(b)[LockState.BUSY] >= 1
+            assert verdict.collapsed
+            assert served.body == b"stored body"
+            assert status_of(served) == "routecache; fwd=stale; collapsed"
+
+    asyncio.run(main())
 
 
 def test_followers_give_up_after_lock_wait_when_the_leader_never_finishes(run: Runner) -> None:

@@ -127,8 +127,11 @@ class Store(Protocol):
     def delete(self, key: CacheKey) -> None:
         """Remove one entry (its primary key)."""
 
-    def get_or_lock(self, key: CacheKey, token: str, ttl: float) -> tuple[str, bytes | None]:
-        """In one step: the entry if stored, else try to take the fetch lock."""
+    def get_or_lock(
+        self, key: CacheKey, token: str, ttl: float, *, check_entry: bool = True
+    ) -> tuple[str, bytes | None]:
+        """In one step: the entry if stored (unless ``check_entry`` is False), else try
+        to take the fetch lock."""
 
     def lock(self, key: CacheKey, token: str, ttl: float) -> bool:
         """Take the entry's lock if it is free (``SET NX PX``); True when taken."""
@@ -177,8 +180,11 @@ class AsyncStore(Protocol):
     async def delete(self, key: CacheKey) -> None:
         """Remove one entry (its primary key)."""
 
-    async def get_or_lock(self, key: CacheKey, token: str, ttl: float) -> tuple[str, bytes | None]:
-        """In one step: the entry if stored, else try to take the fetch lock."""
+    async def get_or_lock(
+        self, key: CacheKey, token: str, ttl: float, *, check_entry: bool = True
+    ) -> tuple[str, bytes | None]:
+        """In one step: the entry if stored (unless ``check_entry`` is False), else try
+        to take the fetch lock."""
 
     async def lock(self, key: CacheKey, token: str, ttl: float) -> bool:
         """Take the entry's lock if it is free (``SET NX PX``); True when taken."""

@@ -154,11 +154,14 @@ class MemoryStore:
         with self._lock:
             self._drop(self.keys.entry(key))
 
-    def get_or_lock(self, key: CacheKey, token: str, ttl: float) -> tuple[str, bytes | None]:
-        """The entry if stored; else take the fetch lock if it is free."""
+    def get_or_lock(
+        self, key: CacheKey, token: str, ttl: float, *, check_entry: bool = True
+    ) -> tuple[str, bytes | None]:
+        """The entry if stored (unless ``check_entry`` is False); else take the fetch
+        lock if it is free."""
         now = time.time()
         with self._lock:
-            item = self._live(self.keys.entry(key), now)
+            item = self._live(self.keys.entry(key), now) if check_entry else None
             if item is not None:
                 return LockState.FOUND, item.data
             name = self.keys.lock(key)
@@ -277,9 +280,11 @@ class AsyncMemoryStore:
         """See :meth:`MemoryStore.delete`."""
         self.sync.delete(key)
 
-    async def get_or_lock(self, key: CacheKey, token: str, ttl: float) -> tuple[str, bytes | None]:
+    async def get_or_lock(
+        self, key: CacheKey, token: str, ttl: float, *, check_entry: bool = True
+    ) -> tuple[str, bytes | None]:
         """See :meth:`MemoryStore.get_or_lock`."""
-        return self.sync.get_or_lock(key, token, ttl)
+        return self.sync.get_or_lock(key, token, ttl, check_entry=check_entry)
 
     async def lock(self, key: CacheKey, token: str, ttl: float) -> bool:
         """See :meth:`MemoryStore.lock`."""

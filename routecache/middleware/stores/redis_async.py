@@ -190,12 +190,18 @@ class AsyncRedisStore:
         async with self._guard("delete"):
             await self.client.delete(self.keys.entry(key))
 
-    async def get_or_lock(self, key: CacheKey, token: str, ttl: float) -> tuple[str, bytes | None]:
-        """The entry if stored; else take the fetch lock (``SET NX PX``) if free."""
+    async def get_or_lock(
+        self, key: CacheKey, token: str, ttl: float, *, check_entry: bool = True
+    ) -> tuple[str, bytes | None]:
+        """The entry if stored; else take the fetch lock (``SET NX PX``) if free.
+
+        ``check_entry=False`` skips the entry (it is known to be stale) and only
+        reports the lock: acquired, busy or passed.
+        """
         async with self._guard("get_or_lock"):
             reply = await self._get_or_lock(
                 keys=[self.keys.entry(key), self.keys.lock(key)],
-                args=[token, max(1, int(ttl * 1000)), PASS_MARKER],
+                args=[token, max(1, int(ttl * 1000)), PASS_MARKER, "1" if check_entry else "0"],
             )
         state = LOCK_STATES.get(int(reply[0]), LockState.BUSY)
         return state, (reply[1] if state == LockState.FOUND else None)

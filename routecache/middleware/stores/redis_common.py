@@ -92,11 +92,13 @@ redis.call('DEL', KEYS[1])
 return n
 """
 
-#: KEYS: entry, lock. ARGV: token, lock ttl ms.
+#: KEYS: entry, lock. ARGV: token, lock ttl ms, pass marker, '1' to look at the entry.
 #: Returns {1, data} found, {2} lock acquired, {3} pass marker, {4} busy.
 GET_OR_LOCK = """
-local v = redis.call('GET', KEYS[1])
-if v then return {1, v} end
+if ARGV[4] == '1' then
+  local v = redis.call('GET', KEYS[1])
+  if v then return {1, v} end
+end
 local l = redis.call('GET', KEYS[2])
 if not l then
   redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
