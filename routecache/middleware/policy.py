@@ -583,6 +583,10 @@ class CachePolicy:
             return RequestPlan(Action.BYPASS, facts, fwd="method", match=match, rule=rule)
         if facts.has_body:
             return RequestPlan(Action.BYPASS, facts, fwd="bypass", detail="body", rule=rule)
+        if "if-match" in headers or "if-unmodified-since" in headers:
+            # RFC 9111 §4.3.2: preconditions meant for the origin are not evaluated by a
+            # cache; the origin answers them.
+            return RequestPlan(Action.BYPASS, facts, fwd="bypass", detail="precondition", rule=rule)
         cookie = headers.get("cookie")
         if (
             cookie

@@ -1292,3 +1292,10 @@ def test_authorization_forward_says_why_in_cache_status() -> None:
     )
     assert not rp.store
     assert header(rp.headers, "cache-status") == "routecache; fwd=bypass; detail=authorization"
+
+
+@pytest.mark.parametrize("field", ["if-match", "if-unmodified-since"])
+def test_origin_preconditions_bypass_the_cache(field: str) -> None:
+    pol = policy(ITEMS)
+    plan = pol.plan(facts("/items/1", headers={field: '"abc"'}))
+    assert (plan.action, plan.fwd, plan.detail) == (Action.BYPASS, "bypass", "precondition")
