@@ -8,7 +8,8 @@ Layout of version 1 (all integers big-endian)::
     etag      : u16 length (0xFFFF = none) + bytes
     vary      : n_vary x (name: u16 len + bytes, value: u16 len (0xFFFF = absent) + bytes)
     tags      : n_tags x (u16 len + utf-8 bytes)
-    headers   : n_headers x (name: u16 len + bytes, value: u32 len + bytes)
+    headers   : u32 length + name NUL value NUL name NUL value ... (2 x n_headers parts;
+                HTTP forbids NUL in field names and values, RFC 9110 §5.5)
     body      : u32 raw length | u32 stored length | stored bytes (zlib/zstd or raw)
 
 The buffer must end exactly where the body ends. :func:`decode_entry` returns ``None``
@@ -214,8 +215,10 @@ class Codec:
         for tag in entry.tags:
             raw = tag.encode("utf-8", "surrogateescape")
             out += (_U16.pack(len(raw)), raw)
-        for name, value in entry.headers:
-            out += (_U16.pack(len(name)), name, _U32.pack(len(value)), value)
+        block = b"\x00".join([part for pair in entry.headers for part in pair])
+        if entry.headers and block.count(b"\x00") != 2 * len(entry.headers) - 1:
+            raise ValueError("a header name or value contains NUL: not storable")
+        out += (_U32.pack(len(block)), block)
         out += (_BODY.pack(len(entry.body), len(body)), body)
         return b"".join(out)
 
@@ -285,18 +288,20 @@ def decode_entry(data: bytes | bytearray | memoryview | None) -> Entry | None:
             if tag is None:
                 raise _Corrupt
             tags.append(tag.decode("utf-8", "surrogateescape"))
-        headers = []
-        u16, u32 = _U16.unpack_from, _U32.unpack_from
-        for _ in range(n_headers):
-            (n,) = u16(view, pos)
-            pos += 2
-            name_b = bytes(view[pos : pos + n])
-            pos += n
-            (n,) = u32(view, pos)
-            pos += 4
-            value_b = bytes(view[pos : pos + n])
-            pos += n
-            headers.append((name_b, value_b))
+        (block_len,) = _U32.unpack_from(view, pos)
+        pos += 4
+        if pos + block_len > len(view):
+            return None
+        if n_headers:
+            parts = bytes(view[pos : pos + block_len]).split(b"\x00")
+            if len(parts) != 2 * n_headers:
+                return None
+            headers = list(zip(parts[0::2], parts[1::2], strict=True))
+        elif block_len:
+            return None
+        else:
+            headers = []
+        pos += block_len
         raw_len, stored_len = _BODY.unpack_from(view, pos)
         pos += _BODY.size
         if pos + stored_len != len(view):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -66,30 +66,73 @@ def _wsgi_path(environ: Environ) -> str:
     return raw.encode("latin-1").decode("utf-8", "surrogateescape") or "/"
 
 
+_ENVIRON_KEYS: dict[str, str] = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+
+
+def _environ_key(name: str) -> str:
+    key = _ENVIRON_KEYS.get(name)
+    if key is None:
+        key = "HTTP_" + name.upper().replace("-", "_")
+        if len(_ENVIRON_KEYS) < 1024:
+            _ENVIRON_KEYS[name] = key
+    return key
+
+
+class EnvironHeaders(Mapping[str, str]):
+    """The request's fields as a read-only mapping of lower-case names, read from the
+    environ on access (the policy looks at a handful of fields, not all of them)."""
+
+    __slots__ = ("environ",)
+
+    def __init__(self, environ: Environ) -> None:
+        self.environ = environ
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return str(value)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        key = _environ_key(name)
+        value = self.environ.get(key)
+        # An empty HTTP_* value is a field sent empty (distinct from absent); servers
+        # set CONTENT_TYPE/CONTENT_LENGTH to "" when there is none.
+        if value is None or (not value and not key.startswith("HTTP_")):
+            return default
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        for key, value in self.environ.items():
+            if key.startswith("HTTP_") and key not in _NOT_HTTP:
+                yield key[5:].replace("_", "-").lower()
+            elif key == "CONTENT_TYPE" and value:
+                yield "content-type"
+            elif key == "CONTENT_LENGTH" and value:
+                yield "content-length"
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 def facts_from_environ(environ: Environ) -> RequestFacts:
     """The policy's view of a WSGI environ."""
-    headers: dict[str, str] = {}
-    for key, value in environ.items():
-        if key.startswith("HTTP_") and key not in _NOT_HTTP:
-            headers[key[5:].replace("_", "-").lower()] = value
-    content_type = environ.get("CONTENT_TYPE")
-    if content_type:
-        headers["content-type"] = content_type
+    headers = EnvironHeaders(environ)
     length = (environ.get("CONTENT_LENGTH") or "").strip()
-    if length:
-        headers["content-length"] = length
-    scheme = environ.get("wsgi.url_scheme", "http")
-    host = (
-        headers.get("host") or f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
+    host = environ.get("HTTP_HOST") or (
+        f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
     )
     return RequestFacts(
         method=environ.get("REQUEST_METHOD", "GET").upper(),
-        scheme=scheme,
+        scheme=environ.get("wsgi.url_scheme", "http"),
         host=host,
         path=_wsgi_path(environ),
         query=environ.get("QUERY_STRING", "").encode("latin-1"),
         headers=headers,
-        has_body=(bool(length) and length != "0") or "transfer-encoding" in headers,
+        has_body=(bool(length) and length != "0") or "HTTP_TRANSFER_ENCODING" in environ,
     )
 
 
