@@ -1,0 +1,1 @@
+"""Tests of the Flask adapter (``routecache.adapters.flask``)."""
