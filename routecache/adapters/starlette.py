@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 try:
-    from starlette.routing import BaseRoute, Mount, Route
+    from starlette.routing import BaseRoute, Match, Mount, Route
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     from ._missing import missing
 
@@ -35,7 +35,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 from ..middleware.asgi import CacheMiddleware as _ASGICacheMiddleware
 from ..middleware.asgi import Receive, Scope, Send
 from ..middleware.errors import ConfigurationError
-from ..middleware.rules import Rule, RuleSet, check_rule_options
+from ..middleware.rules import Rule, RuleMatch, RuleSet, check_rule_options
 
 __all__ = ["CacheMiddleware", "cache_route", "discover_rules"]
 
@@ -125,19 +125,107 @@ def _included(route: BaseRoute, prefix: str) -> Iterator[tuple[str, Any]]:
             yield prefix + path, context
 
 
-def discover_rules(app: Any) -> list[Rule]:
-    """The rules for every ``@cache_route`` endpoint of a Starlette or FastAPI app."""
+def _discover(app: Any) -> list[tuple[Rule, Any]]:
     router = getattr(app, "router", app)
-    rules = []
+    found = []
     for path, route in _walk(getattr(router, "routes", ()), ""):
         options = _options_of(route.endpoint)
         if options is None:
             continue
         try:
-            rules.append(Rule(path, **options))
+            found.append((Rule(path, **options), route.endpoint))
         except ConfigurationError as exc:
             raise ConfigurationError(f"@cache_route on {route.name!r} ({path}): {exc}") from None
-    return rules
+    return found
+
+
+def discover_rules(app: Any) -> list[Rule]:
+    """The rules for every ``@cache_route`` endpoint of a Starlette or FastAPI app."""
+    return [rule for rule, _ in _discover(app)]
+
+
+#: The router's choice could not be determined: the rule is trusted, as it was declared.
+_UNKNOWN = object()
+
+
+def _endpoint_for(routes: Iterable[BaseRoute], scope: dict[str, Any]) -> Any:
+    """The endpoint the router sends ``scope`` to (``None``: no full match,
+    ``_UNKNOWN``: a route whose choice cannot be read)."""
+    for route in routes:
+        try:
+            match, child = route.matches(scope)
+        except Exception:  # a custom route that cannot judge a synthetic scope
+            return _UNKNOWN
+        if match is Match.FULL:
+            inner = getattr(route, "routes", None) if isinstance(route, Mount) else None
+            if inner:
+                return _endpoint_for(inner, {**scope, **child})
+            endpoint = child.get("endpoint")
+            if endpoint is not None:
+                return endpoint
+            if hasattr(route, "original_router"):
+                return _included_endpoint(route, scope)
+            return _UNKNOWN
+    return None
+
+
+def _included_endpoint(route: Any, scope: dict[str, Any]) -> Any:
+    """The endpoint inside a router added with FastAPI's ``include_router`` (its
+    ``matches`` does not say which route it picked)."""
+    try:
+        match, child, inner, context = route._match(scope)
+    except Exception:  # another FastAPI version: trust the declared rule
+        return _UNKNOWN
+    if match is not Match.FULL or inner is None:
+        return None
+    if hasattr(inner, "original_router"):
+        return _included_endpoint(inner, {**scope, **child})
+    original = getattr(context, "original_route", None) or inner
+    return getattr(original, "endpoint", None) or child.get("endpoint") or _UNKNOWN
+
+
+class _RoutedRuleSet(RuleSet):
+    """The explicit rules, then the discovered ones; a discovered rule matches a path
+    only when the app's router sends ``GET`` of that path to the decorated endpoint, so
+    a literal ``/items/new`` routed elsewhere is not cached by ``/items/{id}``'s rule.
+
+    The policy memoises matches per path: the router runs once per new path.
+    """
+
+    __slots__ = ("_endpoints", "_routes")
+
+    def __init__(self, explicit: Iterable[Rule], found: list[tuple[Rule, Any]], app: Any) -> None:
+        super().__init__([*explicit, *(rule for rule, _ in found)])
+        self._endpoints = {id(rule): endpoint for rule, endpoint in found}
+        self._routes = getattr(getattr(app, "router", app), "routes", ())
+
+    def _routed(self, match: RuleMatch, path: str) -> bool:
+        if id(match.rule) not in self._endpoints:
+            return True
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": path,
+            "root_path": "",
+            "headers": [],
+            "query_string": b"",
+        }
+        endpoint = _endpoint_for(self._routes, scope)
+        return endpoint is _UNKNOWN or endpoint is self._endpoints[id(match.rule)]
+
+    def match(self, path: str) -> RuleMatch | None:
+        """The first rule matching ``path`` that the router agrees with."""
+        first = super().match(path)
+        if first is None or self._routed(first, path):
+            return first
+        for other in super().match_all(path):
+            if self._routed(other, path):
+                return other
+        return None
+
+    def match_all(self, path: str) -> list[RuleMatch]:
+        """Every rule matching ``path`` that the router agrees with, in order."""
+        return [m for m in super().match_all(path) if self._routed(m, path)]
 
 
 class CacheMiddleware(_ASGICacheMiddleware):
@@ -161,9 +249,9 @@ class CacheMiddleware(_ASGICacheMiddleware):
         if app is not None:
             # A bad template raises here, on every request until fixed: never a
             # silently uncached app.
-            found = discover_rules(app)
+            found = _discover(app)
             if found:
-                self.policy.rules = RuleSet([*self._explicit, *found])
+                self.policy.rules = _RoutedRuleSet(self._explicit, found, app)
         self._discovered = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

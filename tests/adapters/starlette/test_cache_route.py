@@ -413,3 +413,52 @@ def test_a_template_naming_a_missing_path_parameter_fails_loudly(serve: Serve) -
         assert "{item_id}" in str(error)
     with pytest.raises(ConfigurationError):
         discover_rules(app)
+
+
+def test_a_literal_route_beside_a_decorated_one_is_not_cached(serve: Serve) -> None:
+    # /items/new is routed to its own, undecorated endpoint: the decorated
+    # /items/{id}'s rule must not cache it although its template matches the path.
+    calls: Counter[str] = Counter()
+
+    async def new_form(request: Request) -> Response:
+        calls["new"] += 1
+        return PlainTextResponse(f"form #{calls['new']}")
+
+    @cache_route(ttl=60)
+    async def item(request: Request) -> Response:
+        calls["item"] += 1
+        return PlainTextResponse(f"item {request.path_params['id']}")
+
+    app = Starlette(routes=[Route("/items/new", new_form), Route("/items/{id}", item)])
+    app.add_middleware(CacheMiddleware, store=MemoryStore())
+    client = serve(app)
+    first, second = twice(client, "/items/new")
+    assert (first.body, second.body) == (b"form #1", b"form #2")
+    assert second.cache_status == "routecache; fwd=bypass; detail=no-rule"
+    assert_cached(client, "/items/7", calls, "item")
+
+
+def test_fastapi_literal_route_beside_a_decorated_one_is_not_cached(serve: Serve) -> None:
+    calls: Counter[str] = Counter()
+    router = APIRouter()
+
+    @router.get("/items/new")
+    async def new_form() -> dict[str, int]:
+        calls["new"] += 1
+        return {"form": calls["new"]}
+
+    @router.get("/items/{item_id}")
+    @cache_route(ttl=60)
+    async def read(item_id: str) -> dict[str, str]:
+        calls["item"] += 1
+        return {"id": item_id}
+
+    app = FastAPI()
+    app.include_router(router, prefix="/api")
+    app.add_middleware(CacheMiddleware, store=MemoryStore())
+    client = serve(app)
+    first, second = twice(client, "/api/items/new")
+    assert first.status == second.status == 200
+    assert calls["new"] == 2
+    assert not second.hit
+    assert_cached(client, "/api/items/7", calls, "item")
