@@ -31,10 +31,10 @@ from ...middleware.config import OPTION_NAMES, CacheConfig
 from ...middleware.engine_async import AsyncEngine
 from ...middleware.engine_sync import SyncEngine
 from ...middleware.errors import ConfigurationError
-from ...middleware.rules import Rule, RuleSet
+from ...middleware.rules import Rule
 from ...middleware.stores import AsyncRedisStore, MemoryStore, RedisStore
 from ...middleware.stores.base import validate_prefix
-from .routes import discover_rules
+from .routes import ResolvedRuleSet, discover_views
 
 __all__ = [
     "KNOWN_KEYS",
@@ -434,10 +434,10 @@ class State:
         with self._lock:
             if self._routes_for == prefix:
                 return
-            found, problems = discover_rules(prefix=prefix)
+            found, problems = discover_views(prefix=prefix)
             for problem in problems:
                 logger.warning("routecache: %s", problem.message)
-            self.policy.rules = RuleSet([*self.explicit, *found])
+            self.policy.rules = ResolvedRuleSet(self.explicit, found, prefix=prefix)
             self._routes_for = prefix
 
     def forget_routes(self) -> None:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final, NamedTuple, TypeVar
 
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve
 from django.urls.converters import (
     IntConverter,
     PathConverter,
@@ -27,7 +27,7 @@ from django.urls.converters import (
 from django.urls.resolvers import LocalePrefixPattern, RegexPattern, RoutePattern
 
 from ...middleware.errors import ConfigurationError
-from ...middleware.rules import Rule, check_rule_options
+from ...middleware.rules import Rule, RuleMatch, RuleSet, check_rule_options
 
 __all__ = ["ATTRIBUTE", "RouteProblem", "cache_route", "discover_rules", "options_of"]
 
@@ -222,7 +222,15 @@ def discover_rules(
     """The rules of the ``@cache_route`` views of ``urlconf`` (default: ``ROOT_URLCONF``),
     their paths starting with ``prefix`` (the script prefix), and the decorated views
     that gave none."""
-    rules: list[Rule] = []
+    found, problems = discover_views(urlconf, prefix=prefix)
+    return [rule for rule, _ in found], problems
+
+
+def discover_views(
+    urlconf: str | None = None, *, prefix: str = "/"
+) -> tuple[list[tuple[Rule, Any]], list[RouteProblem]]:
+    """Like :func:`discover_rules`, each rule paired with its view callback."""
+    rules: list[tuple[Rule, Any]] = []
     problems: list[RouteProblem] = []
     for template, described, entry in _walk(get_resolver(urlconf).url_patterns, "", ""):
         options = options_of(entry.callback)
@@ -241,7 +249,7 @@ def discover_rules(
             continue
         path = prefix.rstrip("/") + "/" + template.lstrip("/")
         try:
-            rules.append(Rule(path, **options))
+            rules.append((Rule(path, **options), entry.callback))
         except ConfigurationError as exc:
             problems.append(
                 RouteProblem(
@@ -250,3 +258,52 @@ def discover_rules(
                 )
             )
     return rules, problems
+
+
+class ResolvedRuleSet(RuleSet):
+    """The explicit rules, then the discovered ones; a discovered rule matches a path
+    only when the URLconf resolves that path to the decorated view, so a literal
+    ``items/new/`` listed before ``items/<slug:name>/`` is not cached by the latter's
+    rule. The policy memoises matches per path: the resolver runs once per new path."""
+
+    __slots__ = ("_prefix", "_urlconf", "_views")
+
+    def __init__(
+        self,
+        explicit: Iterable[Rule],
+        found: list[tuple[Rule, Any]],
+        *,
+        prefix: str = "/",
+        urlconf: str | None = None,
+    ) -> None:
+        super().__init__([*explicit, *(rule for rule, _ in found)])
+        self._views = {id(rule): view for rule, view in found}
+        self._prefix = prefix
+        self._urlconf = urlconf
+
+    def _routed(self, match: RuleMatch, path: str) -> bool:
+        view = self._views.get(id(match.rule))
+        if view is None:
+            return True
+        prefix = self._prefix.rstrip("/")
+        if prefix and not path.startswith(prefix + "/"):
+            return False
+        try:
+            resolved = resolve(path[len(prefix) :], self._urlconf)
+        except Resolver404:
+            return False
+        return resolved.func is view
+
+    def match(self, path: str) -> RuleMatch | None:
+        """The first rule matching ``path`` that the URLconf agrees with."""
+        first = super().match(path)
+        if first is None or self._routed(first, path):
+            return first
+        for other in super().match_all(path):
+            if self._routed(other, path):
+                return other
+        return None
+
+    def match_all(self, path: str) -> list[RuleMatch]:
+        """Every rule matching ``path`` that the URLconf agrees with, in order."""
+        return [m for m in super().match_all(path) if self._routed(m, path)]

@@ -290,3 +290,19 @@ def test_redis_down_still_answers(routecache: Configure) -> None:
     assert response.status_code == 200
     assert status(response) == "routecache; fwd=miss; detail=store-unavailable"
     conf.reset()
+
+
+def test_a_literal_url_beside_a_decorated_one_is_not_cached(routecache: Configure) -> None:
+    # items/new resolves to its own undecorated view: the decorated items/<slug:name>
+    # rule must not cache it, although its template matches the path.
+    from . import urls_literal
+
+    urls_literal.CALLS.update(new=0, item=0)
+    with override_settings(ROOT_URLCONF="tests.adapters.django.urls_literal"):
+        client = Client()
+        first, second = client.get("/items/new"), client.get("/items/new")
+        assert (first.content, second.content) == (b"form #1", b"form #2")
+        assert status(second) == "routecache; fwd=bypass; detail=no-rule"
+        assert status(client.get("/items/shoe")) == "routecache; fwd=uri-miss; stored"
+        assert status(client.get("/items/shoe")).startswith("routecache; hit")
+        assert urls_literal.CALLS == {"new": 2, "item": 1}
