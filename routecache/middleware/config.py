@@ -80,7 +80,7 @@ class CacheConfig:
         lock_ttl: float = 10.0,
         lock_wait: float = 10.0,
         compression: str | None = "auto",
-        compress_min_size: int = 16384,
+        compress_min_size: int = 262144,
     ) -> None:
         self.policy = CachePolicy(
             rules,

@@ -145,7 +145,7 @@ class Codec:
 
     __slots__ = ("_kind", "compress_min_size")
 
-    def __init__(self, compression: str | None = "auto", compress_min_size: int = 16384) -> None:
+    def __init__(self, compression: str | None = "auto", compress_min_size: int = 262144) -> None:
         if compression not in ("auto", "zstd", "zlib", None):
             raise ValueError("compression must be 'auto', 'zstd', 'zlib' or None")
         if compression == "zstd" and _zstd is None:
@@ -227,7 +227,7 @@ _DEFAULT_CODEC = Codec()
 
 
 def encode_entry(entry: Entry, codec: Codec | None = None) -> bytes:
-    """Serialize ``entry`` with ``codec`` (default: compress bodies of 16 KiB or more)."""
+    """Serialize ``entry`` with ``codec`` (default: compress bodies of 256 KiB or more)."""
     return (codec or _DEFAULT_CODEC).encode(entry)
 
 
