@@ -111,13 +111,14 @@ def streaming() -> dict[str, Any]:
                 "headers": [(b"content-type", b"application/octet-stream")],
             }
         )
+        if scope["path"] != "/big":  # the warm-up request
+            await send({"type": "http.response.body", "body": b"warm"})
+            return
         for i in range(chunks):
             await send({"type": "http.response.body", "body": chunk, "more_body": i < chunks - 1})
 
     store = MemoryStore()
-    middleware = CacheMiddleware(
-        app, store=store, rules=[Rule("/big", ttl=300, max_body_size=MIB)]
-    )
+    middleware = CacheMiddleware(app, store=store, rules=[Rule("/big", ttl=300, max_body_size=MIB)])
     received = 0
 
     async def send(message: dict[str, Any]) -> None:
@@ -125,7 +126,9 @@ def streaming() -> dict[str, Any]:
         received += len(message.get("body", b""))
 
     async def main() -> tuple[int, int]:
+        nonlocal received
         await middleware(_scope("/other"), _receive, send)
+        received = 0
         baseline = _rss_kib("VmRSS")
         await middleware(_scope("/big"), _receive, send)
         return baseline, _rss_kib("VmHWM")
