@@ -17,9 +17,11 @@ from typing import Any, Final
 from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http.cookie import SimpleCookie
 from django.http.response import ResponseHeaders
 
 from ...middleware.policy import HeaderList, RequestFacts, Served
+from ...middleware.wsgi import EnvironHeaders
 
 __all__ = [
     "ServedResponse",
@@ -31,7 +33,6 @@ __all__ = [
     "swapped_conditionals",
 ]
 
-_NOT_HTTP: Final = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"})
 _CONDITIONAL_KEYS: Final = frozenset(
     {
         "HTTP_IF_NONE_MATCH",
@@ -65,25 +66,19 @@ def facts_from_request(request: HttpRequest) -> RequestFacts:
     included), the raw query string, the headers of ``request.META`` and the Host
     header as sent (not ``get_host()``, which validates it)."""
     meta = request.META
-    headers: dict[str, str] = {}
-    for key, value in meta.items():
-        if key.startswith("HTTP_") and key not in _NOT_HTTP:
-            headers[key[5:].replace("_", "-").lower()] = str(value)
-    content_type = meta.get("CONTENT_TYPE")
-    if content_type:
-        headers["content-type"] = str(content_type)
+    # META is a WSGI environ (or Django's equivalent under ASGI): fields are read from
+    # it on demand, as the WSGI driver does.
+    headers = EnvironHeaders(meta)
     length = str(meta.get("CONTENT_LENGTH") or "").strip()
-    if length:
-        headers["content-length"] = length
-    host = headers.get("host") or f"{meta.get('SERVER_NAME', '')}:{meta.get('SERVER_PORT', '')}"
+    host = meta.get("HTTP_HOST") or f"{meta.get('SERVER_NAME', '')}:{meta.get('SERVER_PORT', '')}"
     return RequestFacts(
         method=(request.method or "GET").upper(),
         scheme=request.scheme or "http",
-        host=host,
+        host=str(host),
         path=request.path,
         query=_raw_query(request),
         headers=headers,
-        has_body=(bool(length) and length != "0") or "transfer-encoding" in headers,
+        has_body=(bool(length) and length != "0") or "HTTP_TRANSFER_ENCODING" in meta,
     )
 
 
@@ -137,36 +132,63 @@ class ServedResponse(HttpResponse):
     """A response built from a cache entry; sends its headers as stored, byte for
     byte, repeated fields and order included.
 
-    Middleware above may still change headers through ``response[...]``: a changed or
-    added field is sent as changed, the others exactly as stored.
+    Building Django's header mapping costs more than the rest of a hit, so it is made
+    only when something (middleware above) looks at ``response.headers``. Middleware
+    may still change headers through ``response[...]``: a changed or added field is sent
+    as changed, the others exactly as stored.
     """
 
     def __init__(self, served: Served) -> None:
-        super().__init__(served.body, status=served.status)
+        # What HttpResponseBase/HttpResponse.__init__ set, without rebuilding the
+        # headers through ResponseHeaders (that happens lazily, in ``headers``).
+        self._charset = None
+        self._resource_closers: list[Any] = []
+        self._handler_class = None
+        self.cookies = SimpleCookie()
+        self.closed = False
+        self.status_code = served.status
+        self._reason_phrase = None
+        self._container = [served.body]
         self.served_headers = [
             (k.decode("latin-1"), v.decode("latin-1")) for k, v in served.headers
         ]
-        joined: dict[str, str] = {}
-        for name, value in self.served_headers:
-            lower = name.lower()
-            joined[lower] = f"{joined[lower]}, {value}" if lower in joined else value
-        self.headers = ResponseHeaders({})
-        for name, _ in self.served_headers:
-            lower = name.lower()
-            if lower in joined:
-                self.headers[name] = joined.pop(lower)
-        self._as_served = {name.lower(): value for name, value in self.headers.items()}
+        self._mapping: ResponseHeaders | None = None
+        self._as_served: dict[str, str] = {}
+
+    @property
+    def headers(self) -> ResponseHeaders:
+        """Django's header mapping, built on first use from the stored fields."""
+        if self._mapping is None:
+            joined: dict[str, str] = {}
+            for name, value in self.served_headers:
+                lower = name.lower()
+                joined[lower] = f"{joined[lower]}, {value}" if lower in joined else value
+            mapping = ResponseHeaders({})
+            for name, _ in self.served_headers:
+                lower = name.lower()
+                if lower in joined:
+                    mapping[name] = joined.pop(lower)
+            self._as_served = {name.lower(): value for name, value in mapping.items()}
+            self._mapping = mapping
+        return self._mapping
+
+    @headers.setter
+    def headers(self, value: ResponseHeaders) -> None:
+        self._mapping = value
 
     def items(self) -> Iterator[tuple[str, str]]:
         """The stored fields as stored, then whatever middleware changed or added."""
-        current = self.headers
+        if self._mapping is None:  # nobody looked: exactly as stored
+            yield from self.served_headers
+            return
+        current = self._mapping
         changed: set[str] = set()
         for name, value in self.served_headers:
             lower = name.lower()
             now = current.get(lower)
             if now is None:
                 continue
-            if now == self._as_served[lower]:
+            if now == self._as_served.get(lower):
                 yield name, value
             elif lower not in changed:
                 changed.add(lower)
