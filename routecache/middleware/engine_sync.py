@@ -30,7 +30,7 @@ from collections import Counter
 from typing import Final
 
 from .concurrency_sync import Signal
-from .entry import Codec, Entry, decode_entry
+from .entry import Codec, DecodedEntries, Entry, decode_entry
 from .errors import StoreError
 from .keys import variant_hash
 from .policy import (
@@ -282,6 +282,7 @@ class SyncEngine:
         self.lock_wait = lock_wait
         self.counts: Counter[str] = Counter()
         self.corrupt = FaultLog("routecache entries", interval=60.0)
+        self.decoded = DecodedEntries()
         self._flights: dict[str, Signal] = {}
         #: When the leader of each flight of this process starts calling the app.
         self._fetching: dict[str, float] = {}
@@ -292,7 +293,8 @@ class SyncEngine:
     def _decode(self, data: bytes | None, plan: RequestPlan) -> Entry | None:
         if data is None:
             return None
-        entry = decode_entry(data)
+        key = plan.key
+        entry = self.decoded.decode(key.digest, data) if key is not None else decode_entry(data)
         if entry is None:
             self.counts["corrupt"] += 1
             self.corrupt.record(f"decoding the entry for {plan.facts.path}", ValueError("corrupt"))

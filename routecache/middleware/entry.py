@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import struct
+import threading
 import zlib
 from collections.abc import Sequence
 from typing import Any, Final
@@ -30,6 +31,7 @@ __all__ = [
     "FLAG_NO_CACHE",
     "FLAG_SHARED_AUTH",
     "Codec",
+    "DecodedEntries",
     "Entry",
     "decode_entry",
     "encode_entry",
@@ -336,3 +338,42 @@ def decode_entry(data: bytes | bytearray | memoryview | None) -> Entry | None:
         vary=vary,
         tags=tags,
     )
+
+
+class DecodedEntries:
+    """Entries decoded recently, so a hot key is not decoded again on every hit.
+
+    An encoded entry is identified by its key's digest, its fixed-size head (which holds
+    the ``stored_at`` time of the write, to the microsecond) and its length: a rewrite of
+    the key gives a new head. Bounded by count and by the bytes of the bodies held;
+    entries are never mutated once decoded, so one object can serve many requests.
+    """
+
+    __slots__ = ("_items", "_lock", "_size", "max_bytes", "max_items")
+
+    def __init__(self, max_bytes: int = 4 * 1024 * 1024, max_items: int = 1024) -> None:
+        self.max_bytes = max_bytes
+        self.max_items = max_items
+        self._items: dict[tuple[str, bytes, int], Entry] = {}
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def decode(self, digest: str, data: bytes) -> Entry | None:
+        """``decode_entry(data)``, from memory when this very write was decoded before."""
+        memo = (digest, data[: _HEAD.size], len(data))
+        entry = self._items.get(memo)
+        if entry is not None:
+            return entry
+        entry = decode_entry(data)
+        if entry is None or len(entry.body) > self.max_bytes // 4:
+            return entry
+        with self._lock:
+            if memo not in self._items:
+                self._items[memo] = entry
+                self._size += len(entry.body)
+                while self._items and (
+                    self._size > self.max_bytes or len(self._items) > self.max_items
+                ):
+                    oldest = next(iter(self._items))
+                    self._size -= len(self._items.pop(oldest).body)
+        return entry

@@ -383,3 +383,33 @@ def test_zstd_needs_zstandard(monkeypatch: pytest.MonkeyPatch) -> None:
         Codec("zstd")
     data = Codec("auto", compress_min_size=10).encode(make(body=b"y" * 1000))
     assert data[_CODEC_BYTE] == 1  # auto falls back to zlib
+
+
+def test_decoded_entries_reuse_a_write_and_notice_a_rewrite() -> None:
+    from routecache.middleware.entry import DecodedEntries
+
+    memo = DecodedEntries(max_bytes=4096, max_items=3)
+    first = encode_entry(make(body=b"one", stored_at=100.0))
+    again = bytes(bytearray(first))  # the same write read again: a new bytes object
+    assert memo.decode("k", first) is memo.decode("k", again)
+    rewrite = encode_entry(make(body=b"two", stored_at=101.0))
+    decoded = memo.decode("k", rewrite)
+    assert decoded is not None
+    assert decoded.body == b"two"  # a new write is decoded, never served from memory
+    other_key = memo.decode("other", first)
+    assert other_key is not None
+    assert other_key is not memo.decode("k", first)
+    assert memo.decode("k", b"garbage") is None
+
+
+def test_decoded_entries_stay_within_their_bounds() -> None:
+    from routecache.middleware.entry import DecodedEntries
+
+    memo = DecodedEntries(max_bytes=4096, max_items=3)
+    for i in range(10):
+        memo.decode(f"k{i}", encode_entry(make(body=b"x" * 500, stored_at=float(i))))
+    assert len(memo._items) <= 3
+    assert memo._size <= 4096
+    big = encode_entry(make(body=b"y" * 2000, stored_at=50.0))
+    assert memo.decode("big", big) is not None  # larger than a quarter: not kept
+    assert ("big", big[:48], len(big)) not in memo._items
