@@ -61,7 +61,6 @@ import inspect
 import json
 import logging
 import re
-import string
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, NamedTuple, TypeVar
@@ -80,7 +79,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from ..middleware.config import OPTION_NAMES, CacheConfig
 from ..middleware.errors import ConfigurationError, StoreError
-from ..middleware.rules import Rule, RuleMatch, RuleSet, check_rule_options
+from ..middleware.rules import RoutedRuleSet, Rule, RuleSet, decorator_options
 from ..middleware.stores import MemoryStore, RedisStore
 from ..middleware.stores.base import validate_prefix
 from ..middleware.wsgi import CacheMiddleware, Environ, StartResponse, WSGIApp
@@ -172,45 +171,13 @@ def cache_route(ttl: float | None = None, **rule_options: Any) -> Callable[[F], 
     :class:`~routecache.ConfigurationError` at once; a template naming a variable the URL
     does not have raises when the app's routes are read. ``RouteCache.route`` is this.
     """
-    options = {"ttl": ttl, **rule_options}
-    check_rule_options(options, setting="cache.route")
-    for name, value in options.items():
-        # Materialise one-shot iterables: the options are used for every URL rule.
-        if isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping)):
-            options[name] = tuple(value)
-    _check_values(options)
+    options = decorator_options({"ttl": ttl, **rule_options}, setting="cache.route")
 
     def decorate(view: F) -> F:
         setattr(view, ATTRIBUTE, options)
         return view
 
     return decorate
-
-
-def _check_values(options: dict[str, Any]) -> None:
-    """Build a throw-away rule so that bad values fail at decoration. The URL is not
-    known yet: the stand-in path has a variable for each field the templates use."""
-    fields: list[str] = []
-    for name in ("tags", "invalidates"):
-        templates = options.get(name)
-        if not isinstance(templates, tuple):
-            continue
-        for template in templates:
-            if not isinstance(template, str):
-                continue
-            try:
-                parsed = list(string.Formatter().parse(template))
-            except ValueError:
-                continue  # the Rule reports the bad template
-            for _, field, _, _ in parsed:
-                if field and field.isidentifier() and field not in fields:
-                    fields.append(field)
-    path = "/" + "/".join(f"{{{field}}}" for field in fields)
-    try:
-        Rule(path, **options)
-    except ConfigurationError as exc:
-        message = str(exc).replace(f"Rule({path!r}): ", "")
-        raise ConfigurationError(f"cache.route: {message}") from None
 
 
 def options_of(view: Any) -> dict[str, Any] | None:
@@ -319,20 +286,16 @@ def discover_rules(app: Flask, script_name: str = "") -> list[Rule]:
     return [route.rule for route in _routes(app, script_name)]
 
 
-class _FlaskRuleSet(RuleSet):
-    """The explicit rules, then the discovered ones; a discovered rule matches a path
-    only when Flask routes ``GET`` (the rule's method) of that path to its URL rule,
-    and (with ``subdomain_matching``) no other subdomain routes that path at all: a
-    rule matches paths, whatever the host.
+class _FlaskRuleSet(RoutedRuleSet):
+    """Discovered rules checked against Flask's router (see :class:`RoutedRuleSet`): a
+    rule matches a path only when Flask routes ``GET`` (the rule's method) of that
+    path to its URL rule, and (with ``subdomain_matching``) no other subdomain routes
+    that path at all: a rule matches paths, whatever the host."""
 
-    The policy memoises matches per path, so Flask's router runs once per new path.
-    """
-
-    __slots__ = ("_adapter", "_elsewhere", "_routes")
+    __slots__ = ("_adapter", "_elsewhere")
 
     def __init__(self, explicit: Sequence[Rule], routes: Sequence[_Route], app: Flask) -> None:
-        super().__init__([*explicit, *(route.rule for route in routes)])
-        self._routes = {route.rule: route for route in routes}
+        super().__init__(explicit, [(route.rule, route) for route in routes])
         url_map = app.url_map
         self._adapter: MapAdapter = url_map.bind("localhost")
         subdomains = {r.subdomain for r in url_map.iter_rules() if r.subdomain} - {
@@ -344,28 +307,13 @@ class _FlaskRuleSet(RuleSet):
             else []
         )
 
-    def _routed(self, match: RuleMatch, path: str) -> bool:
-        route = self._routes.get(match.rule)
-        if route is None:
-            return True
+    def routes_to(self, path: str, view: Any) -> bool:
+        """Whether Flask routes ``path`` (for the rule's method) to the view's URL rule."""
+        route: _Route = view
         path_info = path[len(route.script) :]
         if _route_of(self._adapter, path_info, route.method) is not route.url_rule:
             return False  # not found, another rule, or a redirect (slashes, defaults)
         return all(_route_of(a, path_info, route.method) is None for a in self._elsewhere)
-
-    def match(self, path: str) -> RuleMatch | None:
-        """The first rule matching ``path`` that Flask agrees with."""
-        first = super().match(path)
-        if first is None or self._routed(first, path):
-            return first
-        for other in super().match_all(path):
-            if self._routed(other, path):
-                return other
-        return None
-
-    def match_all(self, path: str) -> list[RuleMatch]:
-        """Every rule matching ``path`` that Flask agrees with, in order."""
-        return [m for m in super().match_all(path) if self._routed(m, path)]
 
 
 def _route_of(adapter: MapAdapter, path_info: str, method: str) -> URLRule | None:

@@ -21,8 +21,7 @@ template; explicit ``rules=`` come first. Everything else is the pure ASGI drive
 
 from __future__ import annotations
 
-import string
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 try:
@@ -35,7 +34,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 from ..middleware.asgi import CacheMiddleware as _ASGICacheMiddleware
 from ..middleware.asgi import Receive, Scope, Send
 from ..middleware.errors import ConfigurationError
-from ..middleware.rules import Rule, RuleMatch, RuleSet, check_rule_options
+from ..middleware.rules import RoutedRuleSet, Rule, decorator_options
 
 __all__ = ["CacheMiddleware", "cache_route", "discover_rules"]
 
@@ -51,45 +50,13 @@ def cache_route(ttl: float | None = None, **rule_options: Any) -> Callable[[F], 
     away; a tag or path template naming a parameter the route does not have raises when
     the middleware first sees the app's routes.
     """
-    options = {"ttl": ttl, **rule_options}
-    check_rule_options(options, setting="cache_route")
-    for name, value in options.items():
-        # Materialise one-shot iterables: the options are used again at discovery.
-        if isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping)):
-            options[name] = tuple(value)
-    _check_values(options)
+    options = decorator_options({"ttl": ttl, **rule_options}, setting="cache_route")
 
     def decorate(endpoint: F) -> F:
         setattr(endpoint, ATTRIBUTE, options)
         return endpoint
 
     return decorate
-
-
-def _check_values(options: dict[str, Any]) -> None:
-    """Build a throw-away rule so bad values fail at decoration. The route's path is
-    not known yet: the stand-in path has a parameter for each field the templates use."""
-    fields: list[str] = []
-    for name in ("tags", "invalidates"):
-        templates = options.get(name)
-        if not isinstance(templates, tuple):
-            continue
-        for template in templates:
-            if not isinstance(template, str):
-                continue
-            try:
-                parsed = list(string.Formatter().parse(template))
-            except ValueError:
-                continue  # the Rule reports the bad template
-            for _, field, _, _ in parsed:
-                if field and field.isidentifier() and field not in fields:
-                    fields.append(field)
-    path = "/" + "/".join(f"{{{field}}}" for field in fields)
-    try:
-        Rule(path, **options)
-    except ConfigurationError as exc:
-        message = str(exc).replace(f"Rule({path!r}): ", "")
-        raise ConfigurationError(f"cache_route: {message}") from None
 
 
 def _options_of(endpoint: Any) -> dict[str, Any] | None:
@@ -184,24 +151,17 @@ def _included_endpoint(route: Any, scope: dict[str, Any]) -> Any:
     return getattr(original, "endpoint", None) or child.get("endpoint") or _UNKNOWN
 
 
-class _RoutedRuleSet(RuleSet):
-    """The explicit rules, then the discovered ones; a discovered rule matches a path
-    only when the app's router sends ``GET`` of that path to the decorated endpoint, so
-    a literal ``/items/new`` routed elsewhere is not cached by ``/items/{id}``'s rule.
+class _RoutedRuleSet(RoutedRuleSet):
+    """Discovered rules checked against the app's router (see :class:`RoutedRuleSet`)."""
 
-    The policy memoises matches per path: the router runs once per new path.
-    """
-
-    __slots__ = ("_endpoints", "_routes")
+    __slots__ = ("_routes",)
 
     def __init__(self, explicit: Iterable[Rule], found: list[tuple[Rule, Any]], app: Any) -> None:
-        super().__init__([*explicit, *(rule for rule, _ in found)])
-        self._endpoints = {id(rule): endpoint for rule, endpoint in found}
+        super().__init__(explicit, found)
         self._routes = getattr(getattr(app, "router", app), "routes", ())
 
-    def _routed(self, match: RuleMatch, path: str) -> bool:
-        if id(match.rule) not in self._endpoints:
-            return True
+    def routes_to(self, path: str, view: Any) -> bool:
+        """Whether the router sends ``GET path`` to the endpoint ``view``."""
         scope = {
             "type": "http",
             "method": "GET",
@@ -211,21 +171,7 @@ class _RoutedRuleSet(RuleSet):
             "query_string": b"",
         }
         endpoint = _endpoint_for(self._routes, scope)
-        return endpoint is _UNKNOWN or endpoint is self._endpoints[id(match.rule)]
-
-    def match(self, path: str) -> RuleMatch | None:
-        """The first rule matching ``path`` that the router agrees with."""
-        first = super().match(path)
-        if first is None or self._routed(first, path):
-            return first
-        for other in super().match_all(path):
-            if self._routed(other, path):
-                return other
-        return None
-
-    def match_all(self, path: str) -> list[RuleMatch]:
-        """Every rule matching ``path`` that the router agrees with, in order."""
-        return [m for m in super().match_all(path) if self._routed(m, path)]
+        return endpoint is _UNKNOWN or endpoint is view
 
 
 class CacheMiddleware(_ASGICacheMiddleware):

@@ -23,11 +23,13 @@ __all__ = [
     "DEFAULT_CACHE_STATUSES",
     "DEFAULT_IGNORED_COOKIES",
     "DEFAULT_MAX_BODY_SIZE",
+    "RoutedRuleSet",
     "Rule",
     "RuleMatch",
     "RuleSet",
     "check_rule_options",
     "compile_globs",
+    "decorator_options",
 ]
 
 #: RFC 9110 §15.1: status codes heuristically cacheable by default.
@@ -470,3 +472,81 @@ class RuleSet:
             if m is not None:
                 found.append(RuleMatch(rule, m.groupdict()))
         return found
+
+
+def decorator_options(options: Mapping[str, Any], *, setting: str) -> dict[str, Any]:
+    """Check the options of a route decorator (``@cache_route``, ``@cache.route``)
+    before the route's path is known; returns them with one-shot iterables made tuples.
+
+    Unknown names and bad values raise :class:`ConfigurationError` naming ``setting``:
+    a throw-away rule is built on a stand-in path with one parameter per field that
+    the ``tags``/``invalidates`` templates use. A template naming a parameter the real
+    route lacks is reported when the route is known.
+    """
+    check_rule_options(options, setting=setting)
+    checked = dict(options)
+    for name, value in checked.items():
+        if isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping)):
+            checked[name] = tuple(value)
+    fields: list[str] = []
+    for name in ("tags", "invalidates"):
+        templates = checked.get(name)
+        if not isinstance(templates, tuple):
+            continue
+        for template in templates:
+            if not isinstance(template, str):
+                continue
+            try:
+                parsed = list(string.Formatter().parse(template))
+            except ValueError:
+                continue  # the Rule reports the bad template
+            for _, field, _, _ in parsed:
+                if field and field.isidentifier() and field not in fields:
+                    fields.append(field)
+    path = "/" + "/".join(f"{{{field}}}" for field in fields)
+    try:
+        Rule(path, **checked)
+    except ConfigurationError as exc:
+        message = str(exc).replace(f"Rule({path!r}): ", "")
+        raise ConfigurationError(f"{setting}: {message}") from None
+    return checked
+
+
+class RoutedRuleSet(RuleSet):
+    """Explicit rules, then rules discovered from a framework's routes.
+
+    A discovered rule matches a path only when the framework itself routes that path
+    to the view the rule came from (:meth:`routes_to`, the adapter's hook): a literal
+    ``/items/new`` beside a cached ``/items/{id}`` is not cached by the latter's rule.
+    The policy memoises matches per path, so the framework's router runs once per new
+    path.
+    """
+
+    __slots__ = ("_views",)
+
+    def __init__(self, explicit: Iterable[Rule], found: Iterable[tuple[Rule, Any]]) -> None:
+        pairs = list(found)
+        super().__init__([*explicit, *(rule for rule, _ in pairs)])
+        self._views: dict[int, Any] = {id(rule): view for rule, view in pairs}
+
+    def routes_to(self, path: str, view: Any) -> bool:
+        """Whether the framework routes ``GET path`` to ``view`` (the adapter's hook)."""
+        raise NotImplementedError
+
+    def _routed(self, match: RuleMatch, path: str) -> bool:
+        view = self._views.get(id(match.rule))
+        return view is None or self.routes_to(path, view)
+
+    def match(self, path: str) -> RuleMatch | None:
+        """The first rule matching ``path`` that the framework's router agrees with."""
+        first = super().match(path)
+        if first is None or self._routed(first, path):
+            return first
+        for other in super().match_all(path):
+            if self._routed(other, path):
+                return other
+        return None
+
+    def match_all(self, path: str) -> list[RuleMatch]:
+        """Every rule matching ``path`` that the framework's router agrees with."""
+        return [m for m in super().match_all(path) if self._routed(m, path)]

@@ -27,7 +27,7 @@ from django.urls.converters import (
 from django.urls.resolvers import LocalePrefixPattern, RegexPattern, RoutePattern
 
 from ...middleware.errors import ConfigurationError
-from ...middleware.rules import Rule, RuleMatch, RuleSet, check_rule_options
+from ...middleware.rules import RoutedRuleSet, Rule, decorator_options
 
 __all__ = ["ATTRIBUTE", "RouteProblem", "cache_route", "discover_rules", "options_of"]
 
@@ -72,8 +72,7 @@ def cache_route(ttl: float | None = None, **rule_options: Any) -> Callable[[V], 
     above other decorators that use ``functools.wraps``. Unknown options raise
     :class:`~routecache.ConfigurationError` at once.
     """
-    options = {"ttl": ttl, **rule_options}
-    check_rule_options(options, setting="cache_route")
+    options = decorator_options({"ttl": ttl, **rule_options}, setting="cache_route")
 
     def decorate(view: V) -> V:
         setattr(view, ATTRIBUTE, options)
@@ -260,13 +259,11 @@ def discover_views(
     return rules, problems
 
 
-class ResolvedRuleSet(RuleSet):
-    """The explicit rules, then the discovered ones; a discovered rule matches a path
-    only when the URLconf resolves that path to the decorated view, so a literal
-    ``items/new/`` listed before ``items/<slug:name>/`` is not cached by the latter's
-    rule. The policy memoises matches per path: the resolver runs once per new path."""
+class ResolvedRuleSet(RoutedRuleSet):
+    """Discovered rules checked against the URLconf (see :class:`RoutedRuleSet`): a
+    rule matches a path only when the URLconf resolves it to the decorated view."""
 
-    __slots__ = ("_prefix", "_urlconf", "_views")
+    __slots__ = ("_prefix", "_urlconf")
 
     def __init__(
         self,
@@ -276,15 +273,12 @@ class ResolvedRuleSet(RuleSet):
         prefix: str = "/",
         urlconf: str | None = None,
     ) -> None:
-        super().__init__([*explicit, *(rule for rule, _ in found)])
-        self._views = {id(rule): view for rule, view in found}
+        super().__init__(explicit, found)
         self._prefix = prefix
         self._urlconf = urlconf
 
-    def _routed(self, match: RuleMatch, path: str) -> bool:
-        view = self._views.get(id(match.rule))
-        if view is None:
-            return True
+    def routes_to(self, path: str, view: Any) -> bool:
+        """Whether the URLconf resolves ``path`` (under the script prefix) to ``view``."""
         prefix = self._prefix.rstrip("/")
         if prefix and not path.startswith(prefix + "/"):
             return False
@@ -293,17 +287,3 @@ class ResolvedRuleSet(RuleSet):
         except Resolver404:
             return False
         return resolved.func is view
-
-    def match(self, path: str) -> RuleMatch | None:
-        """The first rule matching ``path`` that the URLconf agrees with."""
-        first = super().match(path)
-        if first is None or self._routed(first, path):
-            return first
-        for other in super().match_all(path):
-            if self._routed(other, path):
-                return other
-        return None
-
-    def match_all(self, path: str) -> list[RuleMatch]:
-        """Every rule matching ``path`` that the URLconf agrees with, in order."""
-        return [m for m in super().match_all(path) if self._routed(m, path)]
