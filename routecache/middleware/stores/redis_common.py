@@ -239,6 +239,37 @@ def _client_options(
     return opts
 
 
+def _make_client(
+    url: str,
+    *,
+    asyncio: bool,
+    cluster: bool,
+    timeout: float,
+    connect_timeout: float | None,
+    options: dict[str, Any],
+) -> Any:
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigurationError(f"Redis URL must look like redis://host:port/db, got {url!r}")
+    url, from_scheme = _is_cluster_url(url)
+    cluster = cluster or from_scheme
+    opts = _client_options(timeout, connect_timeout, options)
+    if asyncio:
+        # The store applies the timeout to each whole call (see StoreGuard); redis-py's
+        # own socket timeout (5 s by default) would wrap every send in a task.
+        opts["socket_timeout"] = None
+    retry = redis.asyncio.retry.Retry if asyncio else redis.retry.Retry
+    # No retries of our own: a fault is a bypass, and the breaker decides when to retry.
+    opts.setdefault("retry", retry(redis.backoff.NoBackoff(), 1 if cluster else 0))
+    if cluster:
+        factory = redis.asyncio.cluster.RedisCluster if asyncio else redis.cluster.RedisCluster
+    else:
+        factory = redis.asyncio.Redis if asyncio else redis.Redis
+    try:
+        return factory.from_url(url, **opts)
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(f"bad Redis URL or option: {exc}") from None
+
+
 def make_sync_client(
     url: str,
     *,
@@ -248,18 +279,14 @@ def make_sync_client(
     options: dict[str, Any],
 ) -> Any:
     """A redis-py client for ``url`` (``redis+cluster://`` or ``cluster=True`` for a cluster)."""
-    if not isinstance(url, str) or "://" not in url:
-        raise ConfigurationError(f"Redis URL must look like redis://host:port/db, got {url!r}")
-    url, from_scheme = _is_cluster_url(url)
-    opts = _client_options(timeout, connect_timeout, options)
-    try:
-        if cluster or from_scheme:
-            opts.setdefault("retry", redis.retry.Retry(redis.backoff.NoBackoff(), 1))
-            return redis.cluster.RedisCluster.from_url(url, **opts)
-        opts.setdefault("retry", redis.retry.Retry(redis.backoff.NoBackoff(), 0))
-        return redis.Redis.from_url(url, **opts)
-    except (ValueError, TypeError) as exc:
-        raise ConfigurationError(f"bad Redis URL or option: {exc}") from None
+    return _make_client(
+        url,
+        asyncio=False,
+        cluster=cluster,
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        options=options,
+    )
 
 
 def make_async_client(
@@ -271,21 +298,14 @@ def make_async_client(
     options: dict[str, Any],
 ) -> Any:
     """A redis-py asyncio client for ``url`` (see :func:`make_sync_client`)."""
-    if not isinstance(url, str) or "://" not in url:
-        raise ConfigurationError(f"Redis URL must look like redis://host:port/db, got {url!r}")
-    url, from_scheme = _is_cluster_url(url)
-    opts = _client_options(timeout, connect_timeout, options)
-    # The store applies the timeout to each whole call (see StoreGuard); redis-py's own
-    # socket timeout (5 s by default) would wrap every send in a task.
-    opts["socket_timeout"] = None
-    try:
-        if cluster or from_scheme:
-            opts.setdefault("retry", redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 1))
-            return redis.asyncio.cluster.RedisCluster.from_url(url, **opts)
-        opts.setdefault("retry", redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 0))
-        return redis.asyncio.Redis.from_url(url, **opts)
-    except (ValueError, TypeError) as exc:
-        raise ConfigurationError(f"bad Redis URL or option: {exc}") from None
+    return _make_client(
+        url,
+        asyncio=True,
+        cluster=cluster,
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        options=options,
+    )
 
 
 def is_cluster_client(client: Any) -> bool:
