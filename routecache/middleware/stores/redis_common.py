@@ -260,6 +260,7 @@ def _make_client(
     retry = redis.asyncio.retry.Retry if asyncio else redis.retry.Retry
     # No retries of our own: a fault is a bypass, and the breaker decides when to retry.
     opts.setdefault("retry", retry(redis.backoff.NoBackoff(), 1 if cluster else 0))
+    factory: Any
     if cluster:
         factory = redis.asyncio.cluster.RedisCluster if asyncio else redis.cluster.RedisCluster
     else:
