@@ -27,11 +27,11 @@ def make_bare() -> Any:
 
 def make_routecache() -> Any:
     """FastAPI + routecache: the public API of DESIGN.md."""
-    import routecache.adapters.starlette
     from fastapi import FastAPI
     from fastapi.responses import Response
 
     import routecache
+    import routecache.adapters.starlette
 
     app = FastAPI()
 

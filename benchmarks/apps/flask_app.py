@@ -64,9 +64,8 @@ def make_flask_caching() -> Any:
 
 def make_routecache() -> Any:
     """Flask + routecache: the public API of DESIGN.md."""
-    import routecache.adapters.flask
-
     import routecache
+    import routecache.adapters.flask
 
     app = _app()
     _add_slow_view(app)

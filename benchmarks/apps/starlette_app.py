@@ -39,9 +39,8 @@ def _slow_app() -> Any:
 
 def make_routecache() -> Any:
     """Starlette + routecache: the public API of DESIGN.md."""
-    import routecache.adapters.starlette
-
     import routecache
+    import routecache.adapters.starlette
 
     app = _slow_app()
     app.add_middleware(
