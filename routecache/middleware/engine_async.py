@@ -428,9 +428,13 @@ class AsyncEngine:
         self._refreshing.discard(flight.name)
         self._settle(flight.name, flight.signal, data)
         if flight.locked and plan.key is not None:
+            # A fetch that stored nothing leaves a short "pass" mark so that the requests
+            # waiting on it fetch for themselves at once. A background refresh (no
+            # waiters, no signal) leaves none: the next hit may try again.
+            passed = data is None and flight.signal is not None
             # On a fault the lock simply expires by itself.
             with contextlib.suppress(StoreError):
-                await self.store.release(plan.key, flight.token, passed=data is None)
+                await self.store.release(plan.key, flight.token, passed=passed)
 
     # -- hits -----------------------------------------------------------------------
 

@@ -293,6 +293,30 @@ def test_stale_while_revalidate_refreshes_once(run: Runner) -> None:
     run(scenario)
 
 
+def test_a_failed_refresh_lets_the_next_hit_try_again(run: Runner) -> None:
+    async def scenario(engine: AsyncEngine) -> None:
+        plan = engine.policy.plan(facts("/items/8"))
+        assert plan.key is not None
+        stale = Entry(
+            status=200,
+            headers=[(b"content-type", b"text/plain")],
+            body=b"stale",
+            stored_at=time.time() - 20,
+            fresh_for=10.0,
+            swr=100.0,
+        )
+        await engine.store.set(plan.key, encode_entry(stale), 60.0)
+        verdict = await engine.lookup(plan)
+        assert verdict.kind == VerdictKind.STALE_WHILE_REVALIDATE
+        refresh = await engine.refresh(plan, verdict)
+        assert refresh is not None
+        await refresh.finish(None)  # the app failed: nothing stored
+        # No "pass" mark is left behind: the next stale hit refreshes again at once.
+        assert await engine.refresh(plan, await engine.lookup(plan)) is not None
+
+    run(scenario)
+
+
 def test_unsafe_request_invalidates_before_the_response_starts(run: Runner) -> None:
     async def scenario(engine: AsyncEngine) -> None:
         view = View()
