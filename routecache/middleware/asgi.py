@@ -158,10 +158,6 @@ class _Relay:
         self.keep = start.keep and not message.get("trailers", False)
         self.limit = start.limit
         if self.keep:
-            length = _content_length(headers)
-            if length is not None and length > start.limit:
-                self.keep = False
-        if self.keep:
             self.held = True  # until the first body chunk: it may be the whole body
         else:
             self.started = True
@@ -177,16 +173,6 @@ class _Relay:
                 start["headers"] = [*start["headers"], (b"etag", etag)]
         self.started = True
         await self.send_downstream(start)
-
-
-def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
-    for k, v in headers:
-        if k == b"content-length":
-            try:
-                return int(v)
-            except ValueError:
-                return None
-    return None
 
 
 class CacheMiddleware:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .headers import split_list
+from .headers import parse_uint, split_list
 
 __all__ = ["DELTA_MAX", "INVALID", "Directives", "parse_cache_control"]
 
@@ -88,12 +88,8 @@ _FLAGS = {
 
 
 def _delta(arg: str | None) -> int:
-    if arg is None or not arg or not arg.isascii() or not arg.isdigit():
-        return INVALID
-    digits = arg.lstrip("0")
-    if len(digits) > 10:  # beyond 2**31, and int() refuses thousands of digits
-        return DELTA_MAX
-    return min(int(digits or "0"), DELTA_MAX)
+    value = parse_uint(arg, DELTA_MAX)
+    return INVALID if value is None else value
 
 
 def _unquote(raw: str) -> str:

@@ -60,14 +60,14 @@ def format_cache_status(
 
 
 def append_cache_status(
-    headers: list[tuple[bytes, bytes]], member: str
+    headers: list[tuple[bytes, bytes]], member: bytes
 ) -> list[tuple[bytes, bytes]]:
     """Add ``member`` after any existing ``Cache-Status`` members (in place): to the
     last field line, so that the combined list ends with it (RFC 9211 §2)."""
     for i in range(len(headers) - 1, -1, -1):
         k, v = headers[i]
         if k == b"cache-status":
-            headers[i] = (k, v + b", " + member.encode("latin-1"))
+            headers[i] = (k, v + b", " + member)
             return headers
-    headers.append((b"cache-status", member.encode("latin-1")))
+    headers.append((b"cache-status", member))
     return headers

@@ -21,6 +21,7 @@ __all__ = [
     "format_http_date",
     "parse_etag_list",
     "parse_http_date",
+    "parse_uint",
     "split_list",
 ]
 
@@ -99,6 +100,20 @@ def parse_http_date(value: str | None) -> float | None:
         return float(calendar.timegm((*fields, 0, 0, 0)))
     except (ValueError, OverflowError):
         return None
+
+
+def parse_uint(text: str | bytes | None, cap: int) -> int | None:
+    """A non-negative integer written in ASCII digits (delta-seconds, Age,
+    Content-Length), clamped to ``cap``; ``None`` for anything else. Never raises:
+    ``int()`` refuses strings of thousands of digits, so long ones are clamped first."""
+    if isinstance(text, bytes):
+        text = text.decode("latin-1")
+    if not text or not text.isascii() or not text.isdigit():
+        return None
+    digits = text.lstrip("0")
+    if len(digits) > len(str(cap)):
+        return cap
+    return min(int(digits or "0"), cap)
 
 
 _last_date: tuple[int, str] = (0, "")

@@ -27,7 +27,7 @@ from hashlib import blake2b
 from typing import Final
 from urllib.parse import unquote, urljoin, urlsplit
 
-from .cache_control import INVALID, Directives, parse_cache_control
+from .cache_control import DELTA_MAX, INVALID, Directives, parse_cache_control
 from .cache_status import append_cache_status, format_cache_status
 from .entry import (
     FLAG_GENERATED_ETAG,
@@ -44,6 +44,7 @@ from .headers import (
     format_http_date,
     parse_etag_list,
     parse_http_date,
+    parse_uint,
     split_list,
 )
 from .keys import CacheKey, canonical_host, normalize_field, request_key, variant_hash
@@ -459,7 +460,7 @@ class CachePolicy:
         self.expose_tag_header = expose_tag_header
         self.debug = debug
         self.max_body_size = max_body_size
-        self._bypass_cache: dict[str, str] = {}
+        self._forward_members: dict[tuple[str, str | None], bytes] = {}
         self._hit_members: dict[tuple[int, str | None], bytes] = {}
 
     @property
@@ -486,35 +487,29 @@ class CachePolicy:
         return match
 
     def _key(self, facts: RequestFacts, rule: Rule | None) -> CacheKey:
-        if rule is not None and (rule.vary or rule.vary_cookies):
-            return request_key(
-                method=facts.method,
-                scheme=facts.scheme,
-                host=facts.host,
-                path=facts.path,
-                query=facts.query,
-                headers=facts.headers,
-                rule=rule,
+        memo = None
+        if rule is None or not (rule.vary or rule.vary_cookies):
+            # Without header-dependent parts the key depends on these five facts only.
+            memo = (
+                "GET" if facts.method in SAFE_METHODS else facts.method,
+                facts.scheme,
+                facts.host,
+                facts.path,
+                facts.query,
             )
-        # Without header-dependent parts the key depends on these five facts only.
-        memo = (
-            "GET" if facts.method in SAFE_METHODS else facts.method,
-            facts.scheme,
-            facts.host,
-            facts.path,
-            facts.query,
+            key = self._keys.get(memo)
+            if key is not None:
+                return key
+        key = request_key(
+            method=facts.method,
+            scheme=facts.scheme,
+            host=facts.host,
+            path=facts.path,
+            query=facts.query,
+            headers=facts.headers,
+            rule=rule,
         )
-        key = self._keys.get(memo)
-        if key is None:
-            key = request_key(
-                method=facts.method,
-                scheme=facts.scheme,
-                host=facts.host,
-                path=facts.path,
-                query=facts.query,
-                headers=facts.headers,
-                rule=rule,
-            )
+        if memo is not None:
             if len(self._keys) >= _MEMO_SIZE:
                 self._keys.clear()
             self._keys[memo] = key
@@ -530,12 +525,11 @@ class CachePolicy:
 
     def forward_member(self, fwd: str, detail: str | None = None) -> bytes:
         """The (memoised) ``Cache-Status`` member of a forwarded, unstored response."""
-        cache_key = f"{fwd};{detail}"
-        member = self._bypass_cache.get(cache_key)
+        member = self._forward_members.get((fwd, detail))
         if member is None:
-            member = format_cache_status(self.cache_name, fwd=fwd, detail=detail)
-            self._bypass_cache[cache_key] = member
-        return member.encode("latin-1")
+            member = format_cache_status(self.cache_name, fwd=fwd, detail=detail).encode("latin-1")
+            self._forward_members[(fwd, detail)] = member
+        return member
 
     def forwarded_headers(self, headers: HeaderList, member: bytes) -> HeaderList:
         """The app's headers for a response the cache does not keep (bypass, unsafe
@@ -545,14 +539,7 @@ class CachePolicy:
             out = list(headers)
         else:
             out = [h for h in headers if h[0] != tag]
-        for i in range(len(out) - 1, -1, -1):  # the last line: the list ends with ours
-            k, v = out[i]
-            if k == b"cache-status":
-                out[i] = (k, v + b", " + member)
-                break
-        else:
-            out.append((b"cache-status", member))
-        return out
+        return append_cache_status(out, member)
 
     # -- 1. the request -------------------------------------------------------------
 
@@ -817,7 +804,7 @@ class CachePolicy:
             collapsed=collapsed,
             detail=rp.detail,
         )
-        append_cache_status(out, member)
+        append_cache_status(out, member.encode("latin-1"))
         return rp
 
     def _storable(
@@ -864,13 +851,13 @@ class CachePolicy:
             return "status"
         if not 200 <= status < 600 or status == 304:
             return "status"
+        limit = rule.max_body_size if rule is not None else self.max_body_size
         length = _first(headers, b"content-length")
-        if length is not None and length.strip().isdigit():
-            limit = rule.max_body_size if rule is not None else self.max_body_size
-            digits = length.strip().lstrip(b"0")  # int() refuses thousands of digits
-            if len(digits) > 19 or int(digits or b"0") > limit:
+        declared = None if length is None else parse_uint(length.strip(), limit + 1)
+        if declared is not None:
+            if declared > limit:
                 return "too-large"  # known up front: do not announce "stored"
-            rp.content_length = int(digits or b"0")
+            rp.content_length = declared
         # Freshness lifetime (§4.2.1): explicit > rule ttl > default > heuristic.
         jitter = 0.0
         if explicit is not None and not (
@@ -1049,8 +1036,7 @@ class CachePolicy:
                 for h in entry.headers
                 if h[0] in _NOT_MODIFIED_FIELDS or (h[0] == b"last-modified" and entry.etag is None)
             ]
-            headers.append((b"age", age_value))
-            append_cache_status(headers, member.decode("latin-1"))
+            headers += ((b"age", age_value), (b"cache-status", member))
             return Served(304, headers, b"")
         # Stored headers never hold Cache-Status or Age (they are not stored).
         if entry.status != 204:  # RFC 9110 §8.6: never a Content-Length on a 204
@@ -1168,12 +1154,7 @@ def _initial_age(headers: HeaderList, request_time: float, response_time: float)
     age_raw = _first(headers, b"age")
     age_value = 0.0
     if age_raw is not None:
-        text = age_raw.decode("latin-1").strip()
-        if text.isascii() and text.isdigit():
-            digits = text.lstrip("0")
-            age_value = (
-                2147483648.0 if len(digits) > 10 else float(min(int(digits or "0"), 2147483648))
-            )
+        age_value = float(parse_uint(age_raw.strip(), DELTA_MAX) or 0)
     date = parse_http_date(_decoded(_first(headers, b"date")))
     # Date has a resolution of one second: compare at that resolution.
     apparent = max(0.0, int(response_time) - date) if date is not None else 0.0

@@ -194,10 +194,6 @@ class _Forwarded:
             self.native_headers = _native(start.served.headers)
             return self.write
         self.keep = start.keep
-        if self.keep:
-            length = _content_length(raw)
-            if length is not None and length > start.limit:
-                self.keep = False
         self.status = status
         self.headers = start.headers
         self.native_headers = _native(start.headers)
@@ -281,16 +277,6 @@ class _Forwarded:
         finally:
             body = b"".join(self.chunks) if self.keep and self.complete else None
             self.exchange.finish(body)
-
-
-def _content_length(headers: HeaderList) -> int | None:
-    for k, v in headers:
-        if k == b"content-length":
-            try:
-                return int(v)
-            except ValueError:
-                return None
-    return None
 
 
 class _AfterClose:

@@ -255,13 +255,6 @@ def _frame(response: HttpResponseBase) -> None:
         response.headers["Content-Length"] = str(len(response.content))  # type: ignore[attr-defined]
 
 
-def _content_length(response: HttpResponseBase) -> int | None:
-    try:
-        return int(response.headers.get("Content-Length", ""))
-    except ValueError:
-        return None
-
-
 def _file_headers(
     response: HttpResponseBase, plan: RequestPlan, verdict: Verdict, policy: CachePolicy
 ) -> bool:
@@ -287,11 +280,7 @@ def _complete(
         return response
     apply_headers(response, start.headers)
     if isinstance(response, StreamingHttpResponse):
-        keep = start.keep
-        length = _content_length(response)
-        if length is not None and length > start.limit:
-            keep = False
-        tee = _Tee(keep, start.limit)
+        tee = _Tee(start.keep, start.limit)
         if response.is_async:
             response.streaming_content = _tee_async(
                 cast(AsyncIterable[bytes], response.streaming_content), tee, finisher
