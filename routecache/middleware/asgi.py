@@ -28,6 +28,7 @@ from typing import Any
 from .config import CacheConfig
 from .engine_async import Exchange
 from .policy import Action, CachePolicy, RequestFacts, Served, VerdictKind
+from .tee import BodyTee
 
 __all__ = ["CacheMiddleware", "facts_from_scope"]
 
@@ -83,17 +84,14 @@ class _Relay:
     first body chunk decides the headers, tees the body into a bounded buffer."""
 
     __slots__ = (
-        "chunks",
         "complete",
         "exchange",
         "held",
-        "keep",
-        "limit",
         "replaced",
         "send_downstream",
-        "size",
         "start",
         "started",
+        "tee",
     )
 
     def __init__(self, exchange: Exchange, send: Send) -> None:
@@ -103,17 +101,12 @@ class _Relay:
         self.held = False
         self.started = False
         self.replaced = False
-        self.keep = False
         self.complete = False
-        self.chunks: list[bytes] = []
-        self.size = 0
-        self.limit = 0
+        self.tee = BodyTee(False, 0)
 
     def body(self) -> bytes | None:
         """The whole body if it was kept and completed, else ``None``."""
-        if self.keep and self.complete and not self.replaced:
-            return b"".join(self.chunks)
-        return None
+        return self.tee.body(self.complete and not self.replaced)
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
@@ -126,13 +119,7 @@ class _Relay:
             more = message.get("more_body", False)
             if self.held:
                 await self._release_start(body if not more else None)
-            if self.keep:
-                self.size += len(body)
-                if self.size > self.limit:
-                    self.keep = False
-                    self.chunks = []
-                elif body:
-                    self.chunks.append(bytes(body))
+            self.tee.add(body)
             await self.send_downstream(message)
             if not more:
                 self.complete = True
@@ -142,7 +129,7 @@ class _Relay:
                 return
             if self.held:
                 await self._release_start(None)
-            self.keep = False
+            self.tee.stop()
             await self.send_downstream(message)
 
     async def _on_start(self, message: Message) -> None:
@@ -155,9 +142,8 @@ class _Relay:
         out = dict(message)
         out["headers"] = start.headers
         self.start = out
-        self.keep = start.keep and not message.get("trailers", False)
-        self.limit = start.limit
-        if self.keep:
+        self.tee = BodyTee(start.keep and not message.get("trailers", False), start.limit)
+        if self.tee.keep:
             self.held = True  # until the first body chunk: it may be the whole body
         else:
             self.started = True

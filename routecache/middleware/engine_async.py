@@ -43,6 +43,7 @@ from .policy import (
     Served,
     Verdict,
     VerdictKind,
+    make_etag,
 )
 from .stores.base import AsyncStore, LockState
 from .stores.faults import FaultLog
@@ -160,8 +161,7 @@ class Exchange:
             return None
         if not rp.complete(body):
             return None
-        entry = rp.entry(body)
-        return entry.etag
+        return make_etag(body)  # the stored entry derives the same one
 
     async def start(self, status: int, headers: HeaderList) -> Start:
         """Decide what happens to the app's response once its status is known."""

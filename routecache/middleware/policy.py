@@ -68,6 +68,7 @@ __all__ = [
     "Served",
     "Verdict",
     "VerdictKind",
+    "make_etag",
 ]
 
 HeaderList = list[tuple[bytes, bytes]]

@@ -30,6 +30,7 @@ from typing import Any
 from .config import CacheConfig
 from .engine_sync import Exchange, Start
 from .policy import Action, CachePolicy, HeaderList, RequestFacts, Served, VerdictKind
+from .tee import BodyTee
 
 __all__ = ["CacheMiddleware", "facts_from_environ"]
 
@@ -159,13 +160,10 @@ class _Forwarded:
         self.app_iter: Iterable[bytes] | None = None
         self.start: Start | None = None
         self.status = ""
-        self.headers: HeaderList = []
         self.native_headers: list[tuple[str, str]] = []
         self.sent_headers = False
-        self.keep = False
+        self.tee = BodyTee(False, 0)
         self.complete = False
-        self.chunks: list[bytes] = []
-        self.size = 0
         self.closed = False
         self.real_write: Callable[[bytes], object] | None = None
 
@@ -182,7 +180,7 @@ class _Forwarded:
             # A second call (an error page replacing the first answer): relay, keep nothing.
             policy = self.exchange.engine.policy
             member = policy.forward_member("bypass", "error")
-            self.keep = False
+            self.tee.stop()
             self.status, self.native_headers = (
                 status,
                 _native(policy.forwarded_headers(raw, member)),
@@ -193,15 +191,14 @@ class _Forwarded:
             self.status = status_line(start.served.status)
             self.native_headers = _native(start.served.headers)
             return self.write
-        self.keep = start.keep
+        self.tee = BodyTee(start.keep, start.limit)
         self.status = status
-        self.headers = start.headers
         self.native_headers = _native(start.headers)
         return self.write
 
     def write(self, data: bytes) -> object:
         """The legacy ``write()`` callable: sends at once and stops keeping a copy."""
-        self.keep = False
+        self.tee.stop()
         self._send_headers(None)
         assert self.real_write is not None
         return self.real_write(data)
@@ -211,7 +208,7 @@ class _Forwarded:
             return
         self.sent_headers = True
         headers = self.native_headers
-        if whole_body is not None and self.keep:
+        if whole_body is not None and self.tee.keep:
             etag = self.exchange.etag_for(whole_body)
             if etag is not None:
                 headers = [*headers, ("etag", etag.decode("latin-1"))]
@@ -233,7 +230,7 @@ class _Forwarded:
             if start.served.body:
                 yield start.served.body
             return
-        if not self.keep:
+        if not self.tee.keep:
             self._send_headers(None)
             if current is not sentinel:
                 yield current
@@ -247,23 +244,13 @@ class _Forwarded:
         while True:
             following: Any = next(iterator, sentinel)
             last = following is sentinel
-            self._send_headers(current if last and not self.sent_headers else None)
-            self._keep(current)
+            self._send_headers(current if last else None)  # once: the first chunk
+            self.tee.add(current)
             yield current
             if last:
                 self.complete = True
                 return
             current = following
-
-    def _keep(self, chunk: bytes) -> None:
-        if not self.keep:
-            return
-        self.size += len(chunk)
-        if self.start is not None and self.size > self.start.limit:
-            self.keep = False
-            self.chunks = []
-        elif chunk:
-            self.chunks.append(chunk)
 
     def close(self) -> None:
         """Close the app's iterable, then store the response (after it went out)."""
@@ -275,8 +262,7 @@ class _Forwarded:
             if close is not None:
                 close()
         finally:
-            body = b"".join(self.chunks) if self.keep and self.complete else None
-            self.exchange.finish(body)
+            self.exchange.finish(self.tee.body(self.complete))
 
 
 class _AfterClose:

@@ -58,6 +58,7 @@ from django.http import FileResponse, HttpRequest, HttpResponseBase, StreamingHt
 
 from ...middleware import engine_async, engine_sync
 from ...middleware.policy import Action, CachePolicy, RequestPlan, Verdict, VerdictKind
+from ...middleware.tee import BodyTee
 from . import conf
 from ._http import (
     ServedResponse,
@@ -181,32 +182,7 @@ class _AsyncFinish:
 # -- the body: kept while the engine wants it, up to its limit ----------------------
 
 
-class _Tee:
-    """A bounded copy of a streamed body."""
-
-    __slots__ = ("chunks", "keep", "limit", "size")
-
-    def __init__(self, keep: bool, limit: int) -> None:
-        self.keep = keep
-        self.limit = limit
-        self.chunks: list[bytes] = []
-        self.size = 0
-
-    def add(self, chunk: bytes) -> None:
-        if not self.keep:
-            return
-        self.size += len(chunk)
-        if self.size > self.limit:
-            self.keep = False
-            self.chunks = []
-        elif chunk:
-            self.chunks.append(bytes(chunk))
-
-    def body(self, complete: bool) -> bytes | None:
-        return b"".join(self.chunks) if self.keep and complete else None
-
-
-def _tee_sync(content: Iterable[bytes], tee: _Tee, finisher: _Finisher) -> Iterator[bytes]:
+def _tee_sync(content: Iterable[bytes], tee: BodyTee, finisher: _Finisher) -> Iterator[bytes]:
     complete = False
     try:
         for chunk in content:
@@ -218,7 +194,7 @@ def _tee_sync(content: Iterable[bytes], tee: _Tee, finisher: _Finisher) -> Itera
 
 
 async def _tee_async(
-    content: AsyncIterable[bytes], tee: _Tee, finisher: _Finisher
+    content: AsyncIterable[bytes], tee: BodyTee, finisher: _Finisher
 ) -> AsyncIterator[bytes]:
     complete = False
     try:
@@ -280,7 +256,7 @@ def _complete(
         return response
     apply_headers(response, start.headers)
     if isinstance(response, StreamingHttpResponse):
-        tee = _Tee(start.keep, start.limit)
+        tee = BodyTee(start.keep, start.limit)
         if response.is_async:
             response.streaming_content = _tee_async(
                 cast(AsyncIterable[bytes], response.streaming_content), tee, finisher
@@ -313,7 +289,7 @@ def _drained_body(
     try:
         if start.served is not None or not start.keep or isinstance(response, FileResponse):
             return None
-        tee = _Tee(True, start.limit)
+        tee = BodyTee(True, start.limit)
         if isinstance(response, StreamingHttpResponse):
             if response.is_async:
                 return None
@@ -337,7 +313,7 @@ async def _adrained_body(
         and start.keep
     ):
         try:
-            tee = _Tee(True, start.limit)
+            tee = BodyTee(True, start.limit)
             async for chunk in cast(AsyncIterable[bytes], response.streaming_content):
                 tee.add(chunk)
             return tee.body(True)
