@@ -70,15 +70,6 @@ _REFRESH_DROPPED: Final = frozenset(
 )
 
 
-def _collapsible(verdict: Verdict) -> bool:
-    """Whether concurrent requests with this verdict may wait on one fetch: misses, and
-    stale entries (a revalidation is a fetch too), but not what the client itself asked
-    to be fetched (``fwd=request``) or a different variant."""
-    if verdict.kind == VerdictKind.FORWARD:
-        return verdict.fwd in ("uri-miss", "stale")
-    return verdict.kind == VerdictKind.REVALIDATE and verdict.fwd == "stale"
-
-
 class Start:
     """What a driver does when the app's response starts.
 
@@ -316,7 +307,7 @@ class SyncEngine:
             except StoreError:
                 return self._unavailable(plan)
             verdict = self.policy.judge(plan, self._decode(data, plan), now, variant=True)
-        if self.collapse and plan.store_ok and _collapsible(verdict):
+        if self.collapse and plan.store_ok and verdict.collapsible:
             verdict = self._single_flight(plan, verdict)
         return verdict
 

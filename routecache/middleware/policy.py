@@ -263,6 +263,15 @@ class Verdict:
         #: The engine's single-flight ticket when this request must fetch for others.
         self.flight: object | None = None
 
+    @property
+    def collapsible(self) -> bool:
+        """Whether concurrent requests with this verdict may wait on one fetch: misses,
+        and stale entries (a revalidation is a fetch too), but not what the client
+        itself asked to be fetched (``fwd=request``) or another variant."""
+        if self.kind == VerdictKind.FORWARD:
+            return self.fwd in ("uri-miss", "stale")
+        return self.kind == VerdictKind.REVALIDATE and self.fwd == "stale"
+
     def __repr__(self) -> str:
         return f"<Verdict {self.kind.name} fwd={self.fwd} detail={self.detail}>"
 
