@@ -1,4 +1,4 @@
-"""Waiting primitives for asyncio code (the engine's single flight and back-off).
+"""Waiting primitives for asyncio code (the engine's single flight).
 
 ``concurrency_sync.py`` offers the same names for threads; the async engine imports
 this module and its generated sync twin imports that one.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-__all__ = ["Signal", "sleep"]
+__all__ = ["Signal"]
 
 
 class Signal:
@@ -32,8 +32,3 @@ class Signal:
         except (asyncio.TimeoutError, TimeoutError):
             return False
         return True
-
-
-async def sleep(seconds: float) -> None:
-    """Sleep without blocking the event loop."""
-    await asyncio.sleep(seconds)

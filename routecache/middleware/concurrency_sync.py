@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import threading
-import time
 
-__all__ = ["Signal", "sleep"]
+__all__ = ["Signal"]
 
 
 class Signal:
@@ -25,8 +24,3 @@ class Signal:
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds; True if the signal was set."""
         return self._event.wait(timeout)
-
-
-def sleep(seconds: float) -> None:
-    """Block this thread for ``seconds``."""
-    time.sleep(seconds)
