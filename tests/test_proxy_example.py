@@ -24,6 +24,7 @@ import pytest
 import routecache
 from tests._redis_servers import ServerProcess, free_port
 from tests.conformance.harness import ASGIClient
+from tests.conformance.helpers import FROM_CACHE
 from tests.conformance.rfc_helpers import ours
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -285,7 +286,9 @@ def test_the_example_under_uvicorn(upstream: Upstream) -> None:
         nostore = [httpx.get(server.base_url + "/nostore", timeout=10) for _ in range(2)]
     assert first.text == second.text == "cached body"
     assert first.headers["cache-status"] == "routecache; fwd=uri-miss; stored"
-    assert second.headers["cache-status"].startswith("routecache; hit; ttl=")
+    # Write-behind: the entry is stored after the response went out, so a request sent
+    # at once may find the fetch still landing and share it ("collapsed").
+    assert FROM_CACHE.match(second.headers["cache-status"]), second.headers["cache-status"]
     assert upstream.count("/cached") == 1
     assert [r.headers["cache-status"] for r in nostore] == [
         "routecache; fwd=uri-miss; detail=no-store"

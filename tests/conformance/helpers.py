@@ -75,3 +75,8 @@ def hash_tag(key: bytes) -> bytes:
     """The ``{...}`` part of a Redis key."""
     start = key.index(b"{")
     return key[start + 1 : key.index(b"}", start)]
+
+
+#: Served by the cache without calling the view again: a hit, or (over a real server)
+#: a share of the first request's fetch while its write-behind store is still landing.
+FROM_CACHE = re.compile(r"routecache; (hit; ttl=-?\d+|fwd=uri-miss; collapsed)$")

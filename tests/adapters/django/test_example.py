@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests._redis_servers import ServerProcess, free_port
+from tests.conformance.helpers import FROM_CACHE
 
 MANAGE = Path(__file__).resolve().parents[3] / "examples" / "django_project" / "manage.py"
 
@@ -20,7 +21,9 @@ def scenario(base_url: str) -> None:
         assert miss.headers["cache-status"] == "routecache; fwd=uri-miss; stored"
         assert miss.elapsed.total_seconds() >= 0.5
         hit = http.get("/data/1")
-        assert hit.headers["cache-status"].startswith("routecache; hit; ttl=")
+        # Write-behind: the entry is stored after the response went out, so a request
+        # sent at once may find the fetch still landing and share it ("collapsed").
+        assert FROM_CACHE.match(hit.headers["cache-status"]), hit.headers["cache-status"]
         assert hit.json() == miss.json()
         assert hit.elapsed.total_seconds() < 0.5
         put = http.put("/data/1", content=b"changed")
