@@ -47,32 +47,31 @@ _MONTHS = {
         start=1,
     )
 }
-# IMF-fixdate, obsolete RFC 850 and asctime (RFC 9110 §5.6.7), matched loosely on case;
-# digits are ASCII DIGITs only.
-_IMF = re.compile(
-    r"^\s*[A-Za-z]{3},\s+(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d\d):(\d\d):(\d\d)\s+GMT\s*$",
-    re.ASCII,
-)
-_RFC850 = re.compile(
-    r"^\s*[A-Za-z]+,\s+(\d{1,2})-([A-Za-z]{3})-(\d{2})\s+(\d\d):(\d\d):(\d\d)\s+GMT\s*$",
-    re.ASCII,
-)
-_ASCTIME = re.compile(
-    r"^\s*[A-Za-z]{3}\s+([A-Za-z]{3})\s+(\d{1,2})\s+(\d\d):(\d\d):(\d\d)\s+(\d{4})\s*$",
-    re.ASCII,
-)
+# The three HTTP-date formats of RFC 9110 §5.6.7, exactly: single spaces, two-digit days
+# (asctime: a space and one digit), the listed day and month names, "GMT". The grammar is
+# case-sensitive, but RFC 9111 §4.2 asks a cache to match dates case-insensitively, so
+# names match in any case. Only the optional white space around a field value (SP, HTAB)
+# is stripped. Digits are ASCII DIGITs only.
+_DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_DAY_L = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_MON = r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_TIME = r"(\d\d):(\d\d):(\d\d)"
+_IMF = re.compile(rf"{_DAY}, (\d\d) {_MON} (\d{{4}}) {_TIME} GMT", re.ASCII | re.IGNORECASE)
+_RFC850 = re.compile(rf"{_DAY_L}, (\d\d)-{_MON}-(\d\d) {_TIME} GMT", re.ASCII | re.IGNORECASE)
+_ASCTIME = re.compile(rf"{_DAY} {_MON} (\d\d| \d) {_TIME} (\d{{4}})", re.ASCII | re.IGNORECASE)
 
 
 def parse_http_date(value: str | None) -> float | None:
     """Return the POSIX time of an HTTP-date, or ``None`` when it is not one."""
     if not value:
         return None
+    value = value.strip(" \t")
     try:
-        m = _IMF.match(value)
+        m = _IMF.fullmatch(value)
         if m:
             day, mon, year, hh, mm, ss = m.groups()
         else:
-            m = _RFC850.match(value)
+            m = _RFC850.fullmatch(value)
             if m:
                 day, mon, yy, hh, mm, ss = m.groups()
                 # RFC 9110 §5.6.7: a two-digit year more than 50 years ahead is in the past.
@@ -82,14 +81,12 @@ def parse_http_date(value: str | None) -> float | None:
                     year_i -= 100
                 year = str(year_i)
             else:
-                m = _ASCTIME.match(value)
+                m = _ASCTIME.fullmatch(value)
                 if not m:
                     return None
                 mon, day, hh, mm, ss, year = m.groups()
-        month = _MONTHS.get(mon.lower())
-        if month is None:
-            return None
-        fields = (int(year), month, int(day), int(hh), int(mm), int(ss))
+        month = _MONTHS[mon.lower()]
+        fields = (int(year), month, int(day.strip()), int(hh), int(mm), int(ss))
         if not (
             1 <= fields[2] <= calendar.monthrange(fields[0], month)[1]
             and fields[3] < 24

@@ -828,7 +828,9 @@ class CachePolicy:
         """Fill ``rp`` for storing; return why the response may not be stored, or None."""
         status = rp.status
         rule = plan.rule
-        if status == 206 or _first(headers, b"content-range") is not None:
+        # §3.3 is about incomplete responses: a 206. Content-Range has no meaning on a
+        # 200 (RFC 9110 §14.4), whose body is the complete representation.
+        if status == 206:
             return "partial"
         cc = parse_cache_control(header_values(headers, b"cache-control"))
         if cc.must_understand:
@@ -1164,7 +1166,9 @@ def _initial_age(headers: HeaderList, request_time: float, response_time: float)
     age_raw = _first(headers, b"age")
     age_value = 0.0
     if age_raw is not None:
-        age_value = float(parse_uint(age_raw.strip(), DELTA_MAX) or 0)
+        # §5.1: a list-valued Age counts by its first member; an invalid one is ignored.
+        first = age_raw.split(b",", 1)[0].strip(b" \t")
+        age_value = float(parse_uint(first, DELTA_MAX) or 0)
     date = parse_http_date(_decoded(_first(headers, b"date")))
     # Date has a resolution of one second: compare at that resolution.
     apparent = max(0.0, int(response_time) - date) if date is not None else 0.0

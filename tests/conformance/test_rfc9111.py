@@ -345,6 +345,29 @@ def test_3_partial_content_is_never_stored(
     assert origin.count("/r") == 3
 
 
+def test_3_3_a_complete_200_with_content_range_is_stored(
+    origin: Origin, make_client: Callable[..., Client]
+) -> None:
+    # Content-Range means nothing on a 200 (RFC 9110 §14.4): the body is complete, and
+    # §3.3's rule on incomplete responses does not apply.
+    origin.on(
+        "/r",
+        reply(
+            ("cache-control", "max-age=600"),
+            ("content-range", "bytes 0-9/10"),
+            body=b"0123456789",
+        ),
+    )
+    client = shared(make_client)
+    first = client.request("GET", "/r")
+    assert stored(first)
+    hit = client.request("GET", "/r")
+    assert is_hit(hit)
+    assert (hit.status, hit.body) == (200, b"0123456789")
+    assert hit.header("content-range") == "bytes 0-9/10"
+    assert origin.count("/r") == 1
+
+
 def test_3_3_a_body_that_fails_half_way_is_not_stored(
     origin: Origin, make_client: Callable[..., Client]
 ) -> None:
@@ -640,6 +663,52 @@ def test_4_2_1_responses_stale_on_arrival_are_not_reused(
 
 
 @pytest.mark.parametrize(
+    "template",
+    [
+        "{d}, {dd}  {m}  {y} {t} GMT",  # runs of spaces
+        "{d}, {dd} {m} {y} {t}  GMT",
+        "{d},{dd} {m} {y} {t} GMT",
+        "{d}, {dd} {m} {y} {t} UTC",
+        "{d}, {dd} {m} {yy} {t} GMT",  # a two-digit year is not IMF-fixdate
+        "{d}, {dd}-{m}-{y} {t} GMT",
+    ],
+)
+def test_5_3_an_expires_outside_the_rfc9110_grammar_is_in_the_past(
+    origin: Origin, make_client: Callable[..., Client], template: str
+) -> None:
+    # RFC 9111 §5.3: an invalid date means "already expired". The dates are 30 days
+    # ahead: a loose parser would take them and serve the response as fresh.
+    t = time.gmtime(time.time() + 30 * 86400)
+    value = template.format(
+        d=time.strftime("%a", t),
+        dd=f"{t.tm_mday:02d}",
+        m=time.strftime("%b", t),
+        y=f"{t.tm_year}",
+        yy=f"{t.tm_year % 100:02d}",
+        t=time.strftime("%H:%M:%S", t),
+    )
+    origin.on("/r", reply(("expires", value)))
+    client = shared(make_client)
+    assert ours(client.request("GET", "/r")) == {"fwd": "uri-miss", "detail": "stale"}
+    assert not is_hit(client.request("GET", "/r"))
+    assert origin.count("/r") == 2
+
+
+@pytest.mark.parametrize("transform", [str.lower, str.upper, lambda v: v.replace("GMT", "gMT")])
+def test_4_2_dates_match_case_insensitively(
+    origin: Origin, make_client: Callable[..., Client], transform: Callable[[str], str]
+) -> None:
+    # RFC 9111 §4.2: "a cache recipient SHOULD match the field value case-insensitively".
+    origin.on("/r", reply(("expires", transform(http_date(time.time() + 600)))))
+    client = shared(make_client)
+    assert stored(client.request("GET", "/r"))
+    hit = client.request("GET", "/r")
+    assert is_hit(hit)
+    assert near(ttl(hit), 600)
+    assert origin.count("/r") == 1
+
+
+@pytest.mark.parametrize(
     ("cache_control", "expected_ttl"),
     [
         # Duplicates: the first occurrence wins (§4.2.1), on one line or on two.
@@ -767,6 +836,25 @@ def test_4_2_3_the_origins_age_counts(origin: Origin, make_client: Callable[...,
         assert near(ttl(hit), 600 - expected_age)
     # Age beyond max-age: stale on arrival.
     assert ours(client.request("GET", "/expired")) == {"fwd": "uri-miss", "detail": "stale"}
+
+
+@pytest.mark.parametrize("ages", [["7200, 0"], ["7200,0"], ["7200", "0"], [" 7200 , 5"]])
+def test_5_1_a_list_valued_age_counts_by_its_first_member(
+    origin: Origin, make_client: Callable[..., Client], ages: list[str]
+) -> None:
+    # §5.1: a cache SHOULD use the first member of a list-based Age. 7200 s old with a
+    # lifetime of 3600 s: stale on arrival, never served fresh.
+    origin.on("/r", reply(("cache-control", "max-age=3600"), *[("age", a) for a in ages]))
+    origin.on("/young", reply(("cache-control", "max-age=3600"), ("age", "100, 9000")))
+    client = shared(make_client)
+    assert ours(client.request("GET", "/r")) == {"fwd": "uri-miss", "detail": "stale"}
+    assert not is_hit(client.request("GET", "/r"))
+    assert origin.count("/r") == 2
+    assert stored(client.request("GET", "/young"))
+    hit = client.request("GET", "/young")
+    assert is_hit(hit)
+    assert 100 <= age(hit) <= 102
+    assert near(ttl(hit), 3500)
 
 
 @pytest.mark.parametrize("value", ["abc", "-7200", "7200.0", "1e3"])

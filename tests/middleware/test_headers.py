@@ -32,7 +32,12 @@ EXAMPLE = 784111777.0
         "Sun Nov  6 08:49:37 1994",  # ANSI C asctime()
         "sun, 06 nov 1994 08:49:37 GMT",
         "  Sun, 06 Nov 1994 08:49:37 GMT  ",
-        "Sun, 6 Nov 1994 08:49:37 GMT",
+        "\tSun, 06 Nov 1994 08:49:37 GMT\t",
+        # RFC 9111 §4.2: a cache matches dates case-insensitively.
+        "Sun, 06 Nov 1994 08:49:37 gMT",
+        "SUNDAY, 06-NOV-94 08:49:37 gmt",
+        "sun nov  6 08:49:37 1994",
+        "Sun Nov 06 08:49:37 1994",
     ],
 )
 def test_http_date_formats(value: str) -> None:
@@ -61,6 +66,23 @@ def test_http_date_formats(value: str) -> None:
         "Sun, \u0660\u0666 Nov 1994 08:49:37 GMT",  # non-ASCII digits are not DIGIT
         "Sun, 06 Nov 94 08:49:37 GMT",
         "Sun, 06 Nov 1994 8:49:37 GMT",
+        # RFC 9110 §5.6.7 exactly: single spaces, two-digit days, real day names.
+        "Sun, 6 Nov 1994 08:49:37 GMT",
+        "Thu, 18  Aug  2050 08:49:37 GMT",
+        "Sun,  06 Nov 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 08:49:37  GMT",
+        "Sun,06 Nov 1994 08:49:37 GMT",
+        "Sun, 06\tNov 1994 08:49:37 GMT",
+        "Sun, 06 November 1994 08:49:37 GMT",
+        "Xyz, 06 Nov 1994 08:49:37 GMT",
+        "Sunday, 06 Nov 1994 08:49:37 GMT",
+        "Sun, 06-Nov-94 08:49:37 GMT",
+        "Sunday, 6-Nov-94 08:49:37 GMT",
+        "Sunday, 06-Nov-1994 08:49:37 GMT",
+        "Sun Nov 6 08:49:37 1994",
+        "Sun Nov  6 08:49:37 1994 GMT",
+        "Sun, 06 Nov 1994 08:49:37 GMT\r\n",
+        "Sun, 06 Nov 1994 08:49:37 GMT, Mon, 07 Nov 1994 08:49:37 GMT",
     ],
 )
 def test_invalid_http_dates_are_none(value: str | None) -> None:
@@ -101,6 +123,62 @@ def test_format_http_date_is_imf_fixdate_and_round_trips() -> None:
 def test_formatted_dates_parse_back(when: datetime) -> None:
     stamp = int(when.replace(tzinfo=timezone.utc).timestamp())
     assert parse_http_date(format_http_date(stamp)) == stamp
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_DAYS_L = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _reference(stamp: int, form: str) -> str:
+    """An independent formatter for the three formats of RFC 9110 §5.6.7."""
+    t = time.gmtime(stamp)
+    hms = f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+    mon = _MONS[t.tm_mon - 1]
+    if form == "imf":
+        return f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {mon} {t.tm_year:04d} {hms} GMT"
+    if form == "rfc850":
+        return f"{_DAYS_L[t.tm_wday]}, {t.tm_mday:02d}-{mon}-{t.tm_year % 100:02d} {hms} GMT"
+    return f"{_DAYS[t.tm_wday]} {mon} {t.tm_mday:2d} {hms} {t.tm_year:04d}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=253402300799),
+    st.sampled_from(["imf", "rfc850", "asctime"]),
+    st.booleans(),
+    st.data(),
+)
+def test_dates_match_a_reference_formatter_exactly(
+    stamp: int, form: str, swap_case: bool, data: st.DataObject
+) -> None:
+    text = _reference(stamp, form)
+    if swap_case:
+        text = text.swapcase()
+    expected: float | None = float(stamp)
+    if form == "rfc850":
+        # Two-digit years are read within 50 years of now (RFC 9110 §5.6.7).
+        year_now = time.gmtime().tm_year
+        year = year_now - year_now % 100 + _year(stamp) % 100
+        if year > year_now + 50:
+            year -= 100
+        expected = None if year != _year(stamp) else float(stamp)
+    parsed = parse_http_date(text)
+    if expected is not None:
+        assert parsed == expected, text
+    else:
+        assert parsed is not None
+        assert parsed != stamp
+    # Any doubled space, dropped space or extra character makes it invalid.
+    spaces = [i for i, c in enumerate(text) if c == " "]
+    i = data.draw(st.sampled_from(spaces))
+    assert parse_http_date(text[:i] + " " + text[i:]) is None
+    assert parse_http_date(text[:i] + text[i + 1 :]) is None
+    assert parse_http_date(text + "x") is None
+
+
+def _year(stamp: int) -> int:
+    return time.gmtime(stamp).tm_year
 
 
 # -- lists -----------------------------------------------------------------------------

@@ -542,7 +542,6 @@ def test_rule_without_ttl_uses_default_ttl_or_needs_explicit_freshness() -> None
         (hdrs(cache_control='private="x", private'), "private"),
         (hdrs(vary="*"), "vary-star"),
         (hdrs(vary="accept, *"), "vary-star"),
-        (hdrs(content_range="bytes 0-1/10"), "partial"),
         (hdrs(cache_control="max-age=0"), "stale"),
         (hdrs(cache_control="max-age=abc"), "stale"),
         (hdrs(expires="0"), "stale"),
