@@ -21,6 +21,7 @@ from .policy import CachePolicy
 from .rules import DEFAULT_MAX_BODY_SIZE, Rule
 from .stores.base import AsyncStore, Store
 from .stores.memory import MemoryStore
+from .targeted import DEFAULT_TARGETS
 
 __all__ = ["OPTION_NAMES", "CacheConfig"]
 
@@ -60,6 +61,9 @@ class CacheConfig:
         lock_wait: seconds a request waits for another's fetch before fetching itself.
         compression: ``"auto"``, ``"zstd"``, ``"zlib"`` or ``None``.
         compress_min_size: bodies this large or larger are compressed in the store.
+        cache_control_targets: targeted cache-control fields that address routecache
+            (RFC 9213), first wins (default ``["Routecache-Cache-Control"]``); add
+            ``"CDN-Cache-Control"`` when routecache is your CDN tier.
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class CacheConfig:
         lock_wait: float = 10.0,
         compression: str | None = "auto",
         compress_min_size: int = 262144,
+        cache_control_targets: Iterable[str] = DEFAULT_TARGETS,
     ) -> None:
         self.policy = CachePolicy(
             rules,
@@ -93,6 +98,7 @@ class CacheConfig:
             expose_tag_header=expose_tag_header,
             debug=debug,
             max_body_size=max_body_size,
+            cache_control_targets=cache_control_targets,
         )
         if not isinstance(collapse, bool):
             raise ConfigurationError(f"collapse must be True or False, got {collapse!r}")

@@ -57,6 +57,7 @@ from .rules import (
     RuleSet,
     compile_globs,
 )
+from .targeted import DEFAULT_TARGETS, Targets
 
 __all__ = [
     "Action",
@@ -408,6 +409,9 @@ class CachePolicy:
         tag_header: response field the app uses to tag entries (stripped on the way
             out unless ``expose_tag_header``); on a successful unsafe request, the tags
             it names are invalidated.
+        cache_control_targets: targeted cache-control fields (RFC 9213) that address
+            routecache, first wins; a valid one stands in for ``Cache-Control`` and
+            ``Expires``. Add ``"CDN-Cache-Control"`` to act as the CDN tier.
         debug: add ``key=`` to ``Cache-Status``.
     """
 
@@ -424,6 +428,7 @@ class CachePolicy:
         expose_tag_header: bool = False,
         debug: bool = False,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        cache_control_targets: Iterable[str] = DEFAULT_TARGETS,
     ) -> None:
         self._rules = rules if isinstance(rules, RuleSet) else RuleSet(rules)
         self._matches: dict[str, RuleMatch | None] = {}
@@ -468,6 +473,10 @@ class CachePolicy:
         self.cache_name = cache_name
         self.tag_header = tag_header.lower().encode("latin-1")
         self.expose_tag_header = expose_tag_header
+        self.targets = Targets(cache_control_targets)
+        # Fields never stored, and those removed from what the client gets.
+        self._not_kept = self.targets.strip | {self.tag_header}
+        self._not_sent = self.targets.strip if expose_tag_header else self._not_kept
         self.debug = debug
         self.max_body_size = max_body_size
         self._forward_members: dict[tuple[str, str | None], bytes] = {}
@@ -544,11 +553,8 @@ class CachePolicy:
     def forwarded_headers(self, headers: HeaderList, member: bytes) -> HeaderList:
         """The app's headers for a response the cache does not keep (bypass, unsafe
         method): the tag header stripped and the ``Cache-Status`` ``member`` added."""
-        tag = self.tag_header
-        if self.expose_tag_header:
-            out = list(headers)
-        else:
-            out = [h for h in headers if h[0] != tag]
+        drop = self._not_sent
+        out = [h for h in headers if h[0] not in drop] if drop else list(headers)
         return append_cache_status(out, member)
 
     # -- 1. the request -------------------------------------------------------------
@@ -784,11 +790,8 @@ class CachePolicy:
         ``fwd`` names why the request was forwarded (``uri-miss``, ``vary-miss``,
         ``stale``, ``bypass``...), for ``Cache-Status``.
         """
-        out = (
-            [h for h in headers if h[0] != self.tag_header]
-            if not self.expose_tag_header
-            else list(headers)
-        )
+        drop = self._not_sent
+        out = [h for h in headers if h[0] not in drop] if drop else list(headers)
         rp = ResponsePlan(status, out, response_time)
         content_type = _first(headers, b"content-type")
         if content_type is not None and content_type.startswith(b"text/event-stream"):
@@ -832,7 +835,10 @@ class CachePolicy:
         # 200 (RFC 9110 §14.4), whose body is the complete representation.
         if status == 206:
             return "partial"
-        cc = parse_cache_control(header_values(headers, b"cache-control"))
+        targeted = self.targets.select(headers)
+        cc = parse_cache_control(
+            targeted if targeted is not None else header_values(headers, b"cache-control")
+        )
         if cc.must_understand:
             # §5.2.2.3: no-store yields to must-understand for statuses we understand.
             if status not in _UNDERSTOOD:
@@ -855,7 +861,8 @@ class CachePolicy:
             return "vary-star"
         if plan.authorized and not (cc.public or cc.s_maxage is not None or cc.must_revalidate):
             return "authorization"
-        explicit = _explicit_freshness(cc, headers, response_time)
+        # RFC 9213 §2.2: a targeted field replaces Expires as well as Cache-Control.
+        explicit = _explicit_freshness(cc, headers, response_time, targeted is None)
         if rule is not None:
             if status not in rule.cache_statuses:
                 return "status"
@@ -928,7 +935,7 @@ class CachePolicy:
             return "stale"
         stored: HeaderList = []
         for field, raw in headers:
-            if field in _NOT_STORED or field in private_fields or field == self.tag_header:
+            if field in _NOT_STORED or field in private_fields or field in self._not_kept:
                 continue
             stored.append((field, raw))
         connection = header_values(headers, b"connection")
@@ -988,7 +995,7 @@ class CachePolicy:
         if not rp.store:
             # Not stored again, but this request is still answered from the merged
             # response: keep its fields (``_storable`` filled none).
-            rp.stored_headers = [h for h in merged if h[0] != self.tag_header]
+            rp.stored_headers = [h for h in merged if h[0] not in self._not_kept]
         if rp.store and entry.flags & FLAG_GENERATED_ETAG:
             rp.etag = entry.etag
             rp.generate_etag = False
@@ -1133,13 +1140,15 @@ def _cookies_ignorable(cookie: str, rule: Rule | None) -> bool:
 _DEFAULT_IGNORED: Final = compile_globs(DEFAULT_IGNORED_COOKIES, "ignore_cookies")
 
 
-def _explicit_freshness(cc: Directives, headers: HeaderList, response_time: float) -> float | None:
+def _explicit_freshness(
+    cc: Directives, headers: HeaderList, response_time: float, expires_counts: bool = True
+) -> float | None:
     """The freshness lifetime the response states (§4.2.1), or ``None`` when silent."""
     if cc.s_maxage is not None:
         return 0.0 if cc.s_maxage == INVALID else float(cc.s_maxage)
     if cc.max_age is not None:
         return 0.0 if cc.max_age == INVALID else float(cc.max_age)
-    expires = header_values(headers, b"expires")
+    expires = header_values(headers, b"expires") if expires_counts else None
     if expires:
         when = parse_http_date(expires[0]) if len(expires) == 1 else None
         if when is None:
