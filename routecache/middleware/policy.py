@@ -48,6 +48,7 @@ from .headers import (
     split_list,
 )
 from .keys import CacheKey, canonical_host, normalize_field, request_key, variant_hash
+from .ranges import UNSATISFIABLE, if_range_holds, select_range
 from .rules import (
     DEFAULT_IGNORED_COOKIES,
     DEFAULT_MAX_BODY_SIZE,
@@ -1057,6 +1058,10 @@ class CachePolicy:
             ]
             headers += ((b"age", age_value), (b"cache-status", member))
             return Served(304, headers, b"")
+        if "range" in request_headers and entry.status == 200 and not plan.head:
+            ranged = _ranged(request_headers, entry, age_value, member)
+            if ranged is not None:
+                return ranged
         # Stored headers never hold Cache-Status or Age (they are not stored).
         if entry.status != 204:  # RFC 9110 §8.6: never a Content-Length on a 204
             headers = [
@@ -1105,6 +1110,43 @@ class CachePolicy:
 #: Bound of the per-path rule-match and key memos.
 _MEMO_SIZE: Final = 4096
 _HEURISTIC_STATUSES: Final = frozenset({200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501})
+
+
+def _ranged(
+    request_headers: Mapping[str, str], entry: Entry, age_value: bytes, member: bytes
+) -> Served | None:
+    """A ``206`` or ``416`` for a ``Range`` request on a stored complete ``200``
+    (RFC 9110 §14.2, §15.3.7), or ``None`` to send the whole response."""
+    body = entry.body
+    selected = select_range(request_headers["range"], len(body))
+    if selected is None:
+        return None
+    if_range = request_headers.get("if-range")
+    if if_range is not None and not if_range_holds(
+        if_range, entry.etag, entry.header(b"last-modified"), entry.header(b"date")
+    ):
+        return None  # §13.1.5: the representation changed, send all of it
+    total = len(body)
+    if selected == UNSATISFIABLE:
+        return Served(
+            416,
+            [
+                (b"content-range", b"bytes */%d" % total),
+                (b"content-length", b"0"),
+                (b"age", age_value),
+                (b"cache-status", member),
+            ],
+            b"",
+        )
+    first, last = selected
+    headers = [h for h in entry.headers if h[0] != b"content-range"]
+    headers += (
+        (b"content-range", b"bytes %d-%d/%d" % (first, last, total)),
+        (b"content-length", b"%d" % (last - first + 1)),
+        (b"age", age_value),
+        (b"cache-status", member),
+    )
+    return Served(206, headers, body[first : last + 1])
 
 
 def _has_validator(entry: Entry) -> bool:

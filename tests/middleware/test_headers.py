@@ -278,3 +278,38 @@ def test_no_input_makes_a_header_parser_raise(value: str, name: str) -> None:
 )
 def test_no_date_like_string_makes_the_date_parser_raise(value: str) -> None:
     parse_http_date(value)
+
+
+# -- ranges ------------------------------------------------------------------------------
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=40), st.integers(min_value=0, max_value=10_000))
+def test_a_selected_range_always_lies_inside_the_body(value: str, length: int) -> None:
+    from routecache.middleware.ranges import UNSATISFIABLE, select_range
+
+    selected = select_range(value, length)
+    if selected is not None and selected != UNSATISFIABLE:
+        first, last = selected
+        assert 0 <= first <= last < length
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=500),
+    st.integers(min_value=0, max_value=500),
+    st.integers(min_value=1, max_value=400),
+)
+def test_ranges_match_slicing(first: int, last: int, length: int) -> None:
+    from routecache.middleware.ranges import UNSATISFIABLE, select_range
+
+    body = bytes(range(256)) * 2
+    body = body[:length]
+    selected = select_range(f"bytes={first}-{last}", length)
+    if last < first:
+        assert selected is None
+    elif first >= length:
+        assert selected == UNSATISFIABLE
+    else:
+        assert selected is not None
+        assert body[selected[0] : selected[1] + 1] == body[first : last + 1]
