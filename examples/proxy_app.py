@@ -14,8 +14,12 @@ Run it (the upstream here is anything on port 8080)::
     REDIS_URL=redis://127.0.0.1:6379/0 UPSTREAM=... uvicorn --app-dir examples proxy_app:app
 
 then ``curl -i localhost:8000/some/path`` twice and look at ``Cache-Status``. An
-upstream that cannot be reached gives ``502 Bad Gateway`` (and, where the upstream
-allowed it with ``stale-if-error``, routecache answers with the stale copy instead).
+upstream that cannot be reached gives ``502 Bad Gateway``; routecache answers with the
+stale copy instead for up to ``STALE_IF_ERROR`` seconds (5 minutes) past its freshness,
+or the window the upstream's own ``stale-if-error`` states, unless the upstream said
+``must-revalidate``, ``proxy-revalidate``, ``s-maxage`` or ``no-cache`` (RFC 9111
+§4.2.4). Heuristic freshness (a tenth of the time since ``Last-Modified``) is on, as
+in any shared cache in front of an origin.
 
 Request bodies are read whole before forwarding (a proxy for large uploads would
 stream them too); response bodies are streamed, and kept by routecache up to its
@@ -43,6 +47,8 @@ __all__ = ["app", "build_app"]
 
 UPSTREAM = os.environ.get("UPSTREAM", "http://127.0.0.1:8080")
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+#: Seconds a stale copy may stand in for an unreachable or failing upstream.
+STALE_IF_ERROR = 300.0
 
 #: RFC 9110 §7.6.1: meaningful for one connection only, never forwarded. (Host is
 #: set by httpx for the upstream; Content-Length by the body we send.)
@@ -142,7 +148,9 @@ def build_app(upstream: str = UPSTREAM, *, store: Any = None) -> Starlette:
         routes=[Route("/{path:path}", forward, methods=METHODS)],
         lifespan=lifespan,
     )
-    app.add_middleware(CacheMiddleware, store=store, honor_cache_control=True)
+    app.add_middleware(
+        CacheMiddleware, store=store, honor_cache_control=True, stale_if_error=STALE_IF_ERROR
+    )
     app.state.upstream = base
     app.state.http = client
     return app

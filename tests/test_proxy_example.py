@@ -112,6 +112,9 @@ class Upstream:
             return 204, [], b""
         if path == "/cached":
             return 200, [*text, ("Cache-Control", "max-age=60")], b"cached body"
+        if path == "/aged":
+            # Stale on arrival (100 s old, fresh for 1), kept for the stale window.
+            return 200, [*text, ("Cache-Control", "max-age=1"), ("Age", "100")], b"aged body"
         if path == "/nostore":
             cookies = [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")]
             return 200, [*text, ("Cache-Control", "no-store"), *cookies], b"fresh every time"
@@ -259,6 +262,31 @@ def test_an_unreachable_upstream_is_a_bad_gateway() -> None:
     finally:
         client.run(app.state.http.aclose())
         client.close()
+
+
+def test_a_stale_copy_stands_in_for_an_upstream_that_went_away(upstream: Upstream) -> None:
+    # Two proxies on one store, like two processes: the second one's upstream is gone.
+    module = _load_example()
+    store = routecache.MemoryStore()
+    alive = module.build_app(upstream.url, store=store)
+    dead = module.build_app(f"http://127.0.0.1:{free_port()}", store=store)
+    clients = [ASGIClient(alive, store=store), ASGIClient(dead, store=store)]
+    try:
+        first = clients[0].request("GET", "/aged")
+        assert ours(first).get("stored") is True
+        resp = clients[1].request("GET", "/aged")
+        assert (resp.status, resp.body) == (200, b"aged body")
+        status = ours(resp)
+        assert (status["fwd"], status["fwd-status"], status["detail"]) == (
+            "stale",
+            502,
+            "stale-if-error",
+        )
+        assert upstream.count("/aged") == 1
+    finally:
+        for client, app in zip(clients, (alive, dead), strict=True):
+            client.run(app.state.http.aclose())
+            client.close()
 
 
 def test_the_example_under_uvicorn(upstream: Upstream) -> None:

@@ -50,7 +50,10 @@ class CacheConfig:
         honor_request_cache_control: obey the client's request directives.
         default_ttl: freshness for rules without ``ttl`` (and ``public`` responses
             without explicit freshness when no rule matches).
-        heuristic_freshness: allow heuristic freshness from ``Last-Modified``.
+        heuristic_freshness: allow heuristic freshness from ``Last-Modified`` (``None``:
+            only in proxy mode, ``honor_cache_control`` without rules).
+        stale_if_error: seconds a stale entry answers for a failing app, for
+            responses without a rule or a ``stale-if-error`` directive of their own.
         cache_name: the cache's name in ``Cache-Status``.
         tag_header: the response field that tags entries (default ``Cache-Tag``).
         expose_tag_header: keep the tag header on responses sent to clients.
@@ -74,7 +77,8 @@ class CacheConfig:
         honor_cache_control: bool = False,
         honor_request_cache_control: bool = False,
         default_ttl: float | None = None,
-        heuristic_freshness: bool = False,
+        heuristic_freshness: bool | None = None,
+        stale_if_error: float = 0.0,
         cache_name: str = "routecache",
         tag_header: str = "cache-tag",
         expose_tag_header: bool = False,
@@ -93,6 +97,7 @@ class CacheConfig:
             honor_request_cache_control=honor_request_cache_control,
             default_ttl=default_ttl,
             heuristic_freshness=heuristic_freshness,
+            stale_if_error=stale_if_error,
             cache_name=cache_name,
             tag_header=tag_header,
             expose_tag_header=expose_tag_header,

@@ -405,7 +405,13 @@ class CachePolicy:
         default_ttl: freshness for rules without ``ttl``, and for ``public`` responses
             without explicit freshness when no rule matches.
         heuristic_freshness: give responses with ``Last-Modified`` but no explicit
-            freshness 10% of their age, capped at a day (§4.2.2).
+            freshness 10% of their age, capped at a day (§4.2.2). ``None`` (the
+            default): on in proxy mode (``honor_cache_control`` without any rule),
+            off otherwise.
+        stale_if_error: seconds a stale entry may answer for an app that fails (raises,
+            or answers 500/502/503/504), for responses no rule matched that state no
+            ``stale-if-error`` of their own; never for ``must-revalidate``,
+            ``proxy-revalidate``, ``s-maxage`` or ``no-cache`` responses.
         cache_name: the name of this cache in ``Cache-Status``.
         tag_header: response field the app uses to tag entries (stripped on the way
             out unless ``expose_tag_header``); on a successful unsafe request, the tags
@@ -423,7 +429,8 @@ class CachePolicy:
         honor_cache_control: bool = False,
         honor_request_cache_control: bool = False,
         default_ttl: float | None = None,
-        heuristic_freshness: bool = False,
+        heuristic_freshness: bool | None = None,
+        stale_if_error: float = 0.0,
         cache_name: str = "routecache",
         tag_header: str = "cache-tag",
         expose_tag_header: bool = False,
@@ -437,12 +444,23 @@ class CachePolicy:
         for name, value in (
             ("honor_cache_control", honor_cache_control),
             ("honor_request_cache_control", honor_request_cache_control),
-            ("heuristic_freshness", heuristic_freshness),
             ("expose_tag_header", expose_tag_header),
             ("debug", debug),
         ):
             if not isinstance(value, bool):
                 raise ConfigurationError(f"{name} must be True or False, got {value!r}")
+        if heuristic_freshness is not None and not isinstance(heuristic_freshness, bool):
+            raise ConfigurationError(
+                f"heuristic_freshness must be True, False or None, got {heuristic_freshness!r}"
+            )
+        if (
+            isinstance(stale_if_error, bool)
+            or not isinstance(stale_if_error, (int, float))
+            or not 0 <= stale_if_error < float("inf")
+        ):
+            raise ConfigurationError(
+                f"stale_if_error must be a non-negative number of seconds, got {stale_if_error!r}"
+            )
         if default_ttl is not None and (
             isinstance(default_ttl, bool)
             or not isinstance(default_ttl, (int, float))
@@ -471,6 +489,7 @@ class CachePolicy:
         self.honor_request_cache_control = honor_request_cache_control
         self.default_ttl = None if default_ttl is None else float(default_ttl)
         self.heuristic_freshness = heuristic_freshness
+        self.stale_if_error = float(stale_if_error)
         self.cache_name = cache_name
         self.tag_header = tag_header.lower().encode("latin-1")
         self.expose_tag_header = expose_tag_header
@@ -889,8 +908,11 @@ class CachePolicy:
             jitter = rule.jitter
         elif rule is None and cc.public and self.default_ttl is not None:
             fresh_for = self.default_ttl
-        elif self.heuristic_freshness:
-            fresh_for = _heuristic(headers, response_time)
+        elif (
+            self.heuristic_freshness
+            or (self.heuristic_freshness is None and self.honor_cache_control and not self._rules)
+        ) and (heuristic := _heuristic(headers, response_time)) is not None:
+            fresh_for = heuristic
         elif cc.no_cache and not cc.no_cache_fields:
             fresh_for = 0.0  # §5.2.2.4: validated before every reuse, whatever its lifetime
         else:
@@ -907,7 +929,7 @@ class CachePolicy:
         if cc.public or cc.s_maxage is not None or cc.must_revalidate:
             flags |= FLAG_SHARED_AUTH
         swr = _window(cc.stale_while_revalidate, rule.stale_while_revalidate if rule else 0.0)
-        sie = _window(cc.stale_if_error, rule.stale_if_error if rule else 0.0)
+        sie = _window(cc.stale_if_error, rule.stale_if_error if rule else self.stale_if_error)
         if flags & FLAG_MUST_REVALIDATE:
             swr = sie = 0.0
         initial_age = _initial_age(headers, request_time, response_time)
@@ -1204,10 +1226,12 @@ def _decoded(value: bytes | None) -> str | None:
     return None if value is None else value.decode("latin-1")
 
 
-def _heuristic(headers: HeaderList, response_time: float) -> float:
+def _heuristic(headers: HeaderList, response_time: float) -> float | None:
+    """A tenth of the time since ``Last-Modified``, at most a day (§4.2.2); ``None``
+    without a valid ``Last-Modified`` to base it on."""
     modified = parse_http_date(_decoded(_first(headers, b"last-modified")))
     if modified is None:
-        return 0.0
+        return None
     date = parse_http_date(_decoded(_first(headers, b"date"))) or response_time
     return min(max(0.0, (date - modified) * _HEURISTIC_FRACTION), _HEURISTIC_CAP)
 

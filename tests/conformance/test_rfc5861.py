@@ -190,3 +190,65 @@ def test_4_a_fresh_entry_needs_no_window(
     origin.on("/r", Reply(503, [("content-type", "text/plain")], b"down"))
     assert is_hit(client.request("GET", "/r"))  # fresh: the origin is not asked at all
     assert origin.count("/r") == 1
+
+
+# -- the driver's stale_if_error (proxy mode): RFC 9111 §4.2.4 -------------------------
+
+
+@pytest.mark.parametrize("failure", ["raise", 502, 504])
+def test_4_the_drivers_window_serves_stale_when_the_origin_fails(
+    origin: Origin, make_client: Callable[..., Client], failure: str | int
+) -> None:
+    # The origin states no stale-if-error; the driver's window (proxy mode) applies.
+    origin.on("/r", reply(("cache-control", "max-age=1"), STALE_BY_99))
+    client = shared(make_client, stale_if_error=600)
+    assert stored(client.request("GET", "/r"))
+    if failure == "raise":
+        origin.on("/r", Reply(error=True))
+    else:
+        origin.on("/r", Reply(int(failure), [("content-type", "text/plain")], b"unreachable"))
+    resp = client.request("GET", "/r")
+    assert (resp.status, resp.body) == (200, b"payload")
+    assert ours(resp)["detail"] == "stale-if-error"
+    assert origin.count("/r") == 2
+
+
+@pytest.mark.parametrize(
+    "cache_control",
+    [
+        "max-age=1, must-revalidate",
+        "max-age=1, proxy-revalidate",
+        "s-maxage=1",
+        "max-age=1, stale-if-error=0",
+    ],
+)
+def test_4_2_4_the_drivers_window_obeys_the_response(
+    origin: Origin, make_client: Callable[..., Client], cache_control: str
+) -> None:
+    # §4.2.4: must-revalidate, proxy-revalidate and s-maxage forbid serving stale; the
+    # response's own stale-if-error (0 here) wins over the driver's window.
+    origin.on("/r", reply(("cache-control", cache_control), ("etag", '"e"'), STALE_BY_99))
+    client = shared(make_client, stale_if_error=600)
+    client.request("GET", "/r")
+    origin.on("/r", Reply(502, [("content-type", "text/plain")], b"unreachable"))
+    resp = client.request("GET", "/r")
+    assert (resp.status, resp.body) == (502, b"unreachable")
+
+
+def test_4_the_drivers_window_is_off_by_default(
+    origin: Origin, make_client: Callable[..., Client]
+) -> None:
+    origin.on("/r", reply(("cache-control", "max-age=1"), ("etag", '"e"'), STALE_BY_99))
+    client = shared(make_client)
+    client.request("GET", "/r")
+    origin.on("/r", Reply(502, [("content-type", "text/plain")], b"unreachable"))
+    assert client.request("GET", "/r").status == 502
+
+
+@pytest.mark.parametrize("value", [-1, float("nan"), float("inf"), "60", True])
+def test_a_bad_stale_if_error_is_a_configuration_error(value: object) -> None:
+    from routecache import ConfigurationError
+    from routecache.middleware.config import CacheConfig
+
+    with pytest.raises(ConfigurationError, match="stale_if_error"):
+        CacheConfig(stale_if_error=value)  # type: ignore[arg-type]

@@ -794,17 +794,19 @@ def test_4_2_1_rule_ttl_is_the_default_and_override_makes_it_win(
     assert ours(nostore) == {"fwd": "uri-miss", "detail": "no-store"}
 
 
+@pytest.mark.parametrize("explicit", [True, False])
 def test_4_2_2_heuristic_freshness_only_when_enabled(
-    origin: Origin, make_client: Callable[..., Client]
+    origin: Origin, make_client: Callable[..., Client], explicit: bool
 ) -> None:
     now = time.time()
     origin.on("/lm", reply(("last-modified", http_date(now - 1000)), ("date", http_date(now))))
     origin.on("/old", reply(("last-modified", http_date(now - 100 * 86400))))
     origin.on("/none", reply())
-    off = shared(make_client)
+    off = shared(make_client, heuristic_freshness=False)
     assert ours(off.request("GET", "/lm")) == {"fwd": "uri-miss", "detail": "no-freshness"}
     assert not is_hit(off.request("GET", "/lm"))
-    on = shared(make_client, heuristic_freshness=True)
+    # Proxy mode (honor_cache_control without rules) turns heuristics on by default.
+    on = shared(make_client, heuristic_freshness=True) if explicit else shared(make_client)
     assert stored(on.request("GET", "/lm"))
     hit = on.request("GET", "/lm")
     assert is_hit(hit)
@@ -814,8 +816,20 @@ def test_4_2_2_heuristic_freshness_only_when_enabled(
     on.request("GET", "/old")
     assert near(ttl(on.request("GET", "/old")), 86400)
     # Nothing to base a heuristic on: not stored.
-    assert not stored(on.request("GET", "/none"))
+    assert ours(on.request("GET", "/none")) == {"fwd": "uri-miss", "detail": "no-freshness"}
     assert not is_hit(on.request("GET", "/none"))
+
+
+def test_4_2_2_heuristics_stay_off_by_default_where_rules_decide(
+    origin: Origin, make_client: Callable[..., Client]
+) -> None:
+    # With rules (app mode), a path no rule covers is not stored on a guess.
+    now = time.time()
+    origin.on("/lm", reply(("last-modified", http_date(now - 1000)), ("date", http_date(now))))
+    client = make_client(honor_cache_control=True, rules=[Rule("/items/{id}", ttl=60)])
+    assert ours(client.request("GET", "/lm")) == {"fwd": "uri-miss", "detail": "no-freshness"}
+    plain = make_client()
+    assert ours(plain.request("GET", "/lm")) == {"fwd": "bypass", "detail": "no-rule"}
 
 
 def test_4_2_3_the_origins_age_counts(origin: Origin, make_client: Callable[..., Client]) -> None:
