@@ -113,8 +113,7 @@ class Exchange:
 
     __slots__ = (
         "_flight",
-        "_pending",
-        "_pending_ttl",
+        "_freshened",
         "_rp",
         "engine",
         "plan",
@@ -128,8 +127,7 @@ class Exchange:
         self.verdict = verdict
         self.request_time = time.time()
         self._rp: ResponsePlan | None = None
-        self._pending: Entry | None = None
-        self._pending_ttl = 0.0
+        self._freshened: bytes | None = None
         self._flight = verdict.flight if isinstance(verdict.flight, _Flight) else None
 
     def request_headers(self, headers: HeaderList) -> HeaderList | None:
@@ -169,9 +167,12 @@ class Exchange:
                 plan, entry, headers, request_time=self.request_time, response_time=now
             )
             updated = rp.entry(entry.body)
-            self._pending = updated if rp.store else None
-            self._pending_ttl = rp.storage_ttl
-            if not rp.store:
+            if rp.store:
+                # Written before the answer goes out (it is small: the body is the one
+                # stored), so the next request in any process is a hit, not another
+                # revalidation racing a write-behind.
+                self._freshened = await self.engine.put(plan, updated, rp.storage_ttl)
+            else:
                 await self.engine.delete(plan)
             served = policy.serve(
                 plan,
@@ -221,20 +222,16 @@ class Exchange:
         """Store the response (``body`` is ``None`` when incomplete, failed or too
         large) and wake the requests waiting on it. Call it exactly once, after the
         response went out, also when it failed."""
-        data: bytes | None = None
+        data = self._freshened
         try:
-            entry, ttl = self._pending, self._pending_ttl
             rp = self._rp
             if (
-                entry is None
-                and body is not None
+                body is not None
                 and rp is not None
                 and rp.store
                 and rp.complete(body)  # not what its Content-Length said: never stored
             ):
-                entry, ttl = rp.entry(body), rp.storage_ttl
-            if entry is not None:
-                data = await self.engine.put(self.plan, entry, ttl)
+                data = await self.engine.put(self.plan, rp.entry(body), rp.storage_ttl)
         finally:
             await self.engine.land(self.plan, self._flight, data)
 

@@ -980,6 +980,33 @@ def test_4_3_1_a_stale_entry_is_validated_and_a_304_serves_the_stored_body(
     assert origin.count("/r") == 2
 
 
+def test_4_3_4_a_304_sticks_for_the_next_request_in_every_process(
+    origin: Origin, make_client: Callable[..., Client]
+) -> None:
+    # The freshened entry is written before the revalidated answer goes out (see
+    # tests/middleware/test_engine.py for the deterministic race): another process's
+    # next request is a hit, not a second revalidation.
+    origin.on(
+        "/r",
+        validating(
+            '"v1"',
+            b"stored body",
+            [("cache-control", "max-age=30, must-revalidate"), ("age", "100")],
+            [("cache-control", "max-age=600")],
+        ),
+    )
+    one = shared(make_client)
+    other = shared(make_client)
+    assert stored(one.request("GET", "/r"))
+    revalidated = one.request("GET", "/r")
+    assert ours(revalidated)["fwd-status"] == 304
+    for client in (other, one):
+        hit = client.request("GET", "/r")
+        assert is_hit(hit)
+        assert hit.body == b"stored body"
+    assert origin.count("/r") == 2
+
+
 def test_4_3_1_a_stale_rule_entry_is_validated_with_the_apps_etag(
     origin: Origin, make_client: Callable[..., Client]
 ) -> None:

@@ -226,6 +226,41 @@ def test_revalidation_after_304_serves_and_refreshes_the_entry(run: Runner) -> N
     run(scenario)
 
 
+def test_a_304_revalidation_sticks_before_the_answer_goes_out(
+    kind_url: tuple[str, str | None],
+) -> None:
+    # The request after a revalidated one is a hit in any process: the freshened entry
+    # is written before the 304's answer is sent, not after it (write-behind).
+    kind, url = kind_url
+
+    async def main() -> None:
+        async with async_store(kind, url) as one, async_store(kind, url) as other:
+            if kind == "memory":
+                other = one
+            a = AsyncEngine(CachePolicy([RULE]), one)
+            b = AsyncEngine(CachePolicy([RULE]), other)
+            await _seed_stale(a, "/items/48")
+            plan = a.policy.plan(facts("/items/48"))
+            verdict = await a.lookup(plan)
+            assert verdict.kind == VerdictKind.REVALIDATE
+            exchange = a.exchange(plan, verdict)
+            start = await exchange.start(
+                304, [(b"etag", b'"v1"'), (b"cache-control", b"max-age=100")]
+            )
+            assert start.served is not None
+            # The answer is on its way; finish() (after the last byte) has not run yet.
+            for engine in (a, b):
+                after = await engine.lookup(engine.policy.plan(facts("/items/48")))
+                assert after.kind == VerdictKind.FRESH, engine
+                assert after.entry is not None
+                assert after.entry.fresh_for == 100.0
+            await exchange.finish(None)
+            again = await b.lookup(b.policy.plan(facts("/items/48")))
+            assert again.kind == VerdictKind.FRESH
+
+    asyncio.run(main())
+
+
 def test_stale_if_error_serves_the_stale_entry(run: Runner) -> None:
     async def scenario(engine: AsyncEngine) -> None:
         plan = engine.policy.plan(facts("/items/6"))
