@@ -32,7 +32,7 @@ from typing import Final
 from .concurrency_sync import Signal
 from .entry import Codec, DecodedEntries, Entry, decode_entry
 from .errors import StoreError
-from .keys import variant_hash
+from .keys import path_hash, variant_hash
 from .policy import (
     Action,
     CachePolicy,
@@ -46,7 +46,7 @@ from .policy import (
     VerdictKind,
     make_etag,
 )
-from .stores.base import LockState, Store
+from .stores.base import Fence, LockState, Store
 from .stores.faults import FaultLog
 
 __all__ = ["Exchange", "Start", "SyncEngine"]
@@ -113,6 +113,7 @@ class Exchange:
     """One request forwarded to the app; its response goes through here."""
 
     __slots__ = (
+        "_fence",
         "_flight",
         "_freshened",
         "_rp",
@@ -130,6 +131,7 @@ class Exchange:
         self._rp: ResponsePlan | None = None
         self._freshened: bytes | None = None
         self._flight = verdict.flight if isinstance(verdict.flight, _Flight) else None
+        self._fence = verdict.fence if isinstance(verdict.fence, Fence) else None
 
     def request_headers(self, headers: HeaderList) -> HeaderList | None:
         """The request fields to send the app, or ``None`` to send the client's as-is.
@@ -172,7 +174,7 @@ class Exchange:
                 # Written before the answer goes out (it is small: the body is the one
                 # stored), so the next request in any process is a hit, not another
                 # revalidation racing a write-behind.
-                self._freshened = self.engine.put(plan, updated, rp.storage_ttl)
+                self._freshened = self.engine.put(plan, updated, rp.storage_ttl, fence=self._fence)
             else:
                 self.engine.delete(plan)
             served = policy.serve(
@@ -232,7 +234,7 @@ class Exchange:
                 and rp.store
                 and rp.complete(body)  # not what its Content-Length said: never stored
             ):
-                data = self.engine.put(self.plan, rp.entry(body), rp.storage_ttl)
+                data = self.engine.put(self.plan, rp.entry(body), rp.storage_ttl, fence=self._fence)
         finally:
             self.engine.land(self.plan, self._flight, data)
 
@@ -292,18 +294,22 @@ class SyncEngine:
         """Find and judge the entry for ``plan`` (a ``LOOKUP`` plan)."""
         key = plan.key
         assert key is not None
+        # Read with the entry: a fetch that follows writes only if nothing was
+        # invalidated since (the store compares when it writes).
+        fence = Fence()
         try:
-            data = self.store.get(key)
+            data = self.store.get(key, fence=fence)
         except StoreError:
             return self._unavailable(plan)
         now = time.time()
         verdict = self.policy.judge(plan, self._decode(data, plan), now)
         if verdict.kind == VerdictKind.NEED_VARIANT:
             try:
-                data = self.store.get(key, verdict.variant)
+                data = self.store.get(key, verdict.variant, fence=fence)
             except StoreError:
                 return self._unavailable(plan)
             verdict = self.policy.judge(plan, self._decode(data, plan), now, variant=True)
+        verdict.fence = fence
         if self.collapse and plan.store_ok and verdict.collapsible:
             verdict = self._single_flight(plan, verdict)
         return verdict
@@ -342,6 +348,7 @@ class SyncEngine:
             self._fetching.pop(name, None)
             return verdict
         token = uuid.uuid4().hex
+        fence = verdict.fence if isinstance(verdict.fence, Fence) else None
         deadline = time.monotonic() + self.lock_wait
         self._fetching[name] = deadline  # at the latest; updated when it starts
         delay = 0.01
@@ -352,7 +359,7 @@ class SyncEngine:
             while True:
                 try:
                     state, data = self.store.get_or_lock(
-                        key, token, self.lock_ttl, check_entry=not stale
+                        key, token, self.lock_ttl, check_entry=not stale, fence=fence
                     )
                 except StoreError:
                     break
@@ -425,6 +432,16 @@ class SyncEngine:
             with contextlib.suppress(StoreError):
                 self.store.release(plan.key, flight.token, passed=passed)
 
+    def _detach_flights(self, invalidation: Invalidation) -> None:
+        if invalidation.tags:
+            names = list(self._flights)
+        else:
+            prefixes = tuple(f"{path_hash(p)}:" for p in invalidation.paths)
+            names = [name for name in self._flights if name.startswith(prefixes)]
+        for name in names:
+            del self._flights[name]
+            self._fetching.pop(name, None)
+
     # -- hits -----------------------------------------------------------------------
 
     def serve(self, plan: RequestPlan, verdict: Verdict) -> Served:
@@ -466,8 +483,9 @@ class SyncEngine:
             return None
         token = uuid.uuid4().hex
         self._refreshing.add(name)
+        fence = Fence()
         try:
-            taken = self.store.lock(key, token, self.lock_ttl)
+            taken = self.store.lock(key, token, self.lock_ttl, fence=fence)
         except StoreError:
             taken = False
         if not taken:
@@ -492,6 +510,7 @@ class SyncEngine:
         )
         refresh_verdict = Verdict(kind, entry, fwd="stale")
         refresh_verdict.flight = _Flight(name, token, None, locked=True)
+        refresh_verdict.fence = fence
         self.counts["refresh"] += 1
         return Exchange(self, refresh_plan, refresh_verdict)
 
@@ -507,9 +526,13 @@ class SyncEngine:
 
     # -- writes ---------------------------------------------------------------------
 
-    def put(self, plan: RequestPlan, entry: Entry, ttl: float) -> bytes | None:
+    def put(
+        self, plan: RequestPlan, entry: Entry, ttl: float, *, fence: Fence | None = None
+    ) -> bytes | None:
         """Encode and store ``entry`` for ``ttl`` seconds; its bytes, or ``None`` when
-        the store failed."""
+        the store failed or refused it (``fence``: the path or one of the entry's tags
+        was invalidated since the fetch began, so the entry may be older than the
+        write that invalidated it)."""
         key = plan.key
         if key is None or ttl <= 0:
             return None
@@ -522,8 +545,11 @@ class SyncEngine:
         if entry.vary:
             variant = variant_hash([n for n, _ in entry.vary], plan.facts.headers)
         try:
-            self.store.set(key, data, ttl, variant=variant, tags=entry.tags)
+            stored = self.store.set(key, data, ttl, variant=variant, tags=entry.tags, fence=fence)
         except StoreError:
+            return None
+        if stored is False:
+            self.counts["fenced"] += 1
             return None
         self.counts["stored"] += 1
         return data
@@ -535,7 +561,15 @@ class SyncEngine:
                 self.store.delete(plan.key)
 
     def invalidate(self, invalidation: Invalidation) -> int:
-        """Remove what a successful unsafe request invalidates; faults are swallowed."""
+        """Remove what a successful unsafe request invalidates; faults are swallowed.
+
+        First, this process's flights on those paths (on any path for a tag: a
+        flight's tags are known only when its response arrives) stop taking
+        followers: a request arriving from now on starts a fetch of its own instead of
+        waiting for one that began before the write. Their fetches' own writes are
+        refused by the store's fence.
+        """
+        self._detach_flights(invalidation)
         try:
             removed = self.store.invalidate(path=list(invalidation.paths), tags=invalidation.tags)
         except StoreError:

@@ -241,7 +241,17 @@ class RequestPlan:
 class Verdict:
     """The judgement on a looked-up entry; ``fwd`` and ``detail`` feed ``Cache-Status``."""
 
-    __slots__ = ("collapsed", "detail", "entry", "flight", "fwd", "kind", "stale_ok", "variant")
+    __slots__ = (
+        "collapsed",
+        "detail",
+        "entry",
+        "fence",
+        "flight",
+        "fwd",
+        "kind",
+        "stale_ok",
+        "variant",
+    )
 
     def __init__(
         self,
@@ -264,6 +274,8 @@ class Verdict:
         self.collapsed = False
         #: The engine's single-flight ticket when this request must fetch for others.
         self.flight: object | None = None
+        #: The store's write fence read before the fetch (the engine's business).
+        self.fence: object | None = None
 
     @property
     def collapsible(self) -> bool:

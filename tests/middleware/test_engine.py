@@ -44,10 +44,10 @@ class Counting:
         return getattr(self.inner, name)
 
     async def get_or_lock(
-        self, key: Any, token: str, ttl: float, *, check_entry: bool = True
+        self, key: Any, token: str, ttl: float, *, check_entry: bool = True, fence: Any = None
     ) -> tuple[str, bytes | None]:
         result: tuple[str, bytes | None] = await self.inner.get_or_lock(
-            key, token, ttl, check_entry=check_entry
+            key, token, ttl, check_entry=check_entry, fence=fence
         )
         self.lock_states[result[0]] += 1
         return result
@@ -55,10 +55,10 @@ class Counting:
 
 class CountingSync(Counting):
     def get_or_lock(  # type: ignore[override]
-        self, key: Any, token: str, ttl: float, *, check_entry: bool = True
+        self, key: Any, token: str, ttl: float, *, check_entry: bool = True, fence: Any = None
     ) -> tuple[str, bytes | None]:
         result: tuple[str, bytes | None] = self.inner.get_or_lock(
-            key, token, ttl, check_entry=check_entry
+            key, token, ttl, check_entry=check_entry, fence=fence
         )
         self.lock_states[result[0]] += 1
         return result

@@ -34,6 +34,13 @@ def _key(i: int) -> object:
     )
 
 
+def seed_entry(client: redis.Redis, store: AsyncRedisStore, key: object, data: bytes) -> None:
+    """Write an entry straight into Redis as the store would (with its generation)."""
+    name = store.keys.entry(key)  # type: ignore[arg-type]
+    gen = store.keys.path_gen(key.path_hash)  # type: ignore[attr-defined]
+    client.mset({name: data, store.keys.entry_gen(name): b"seeded", gen: b"seeded"})
+
+
 def test_store_uses_the_multiplexer_only_where_equivalent(redis_clean_url: str) -> None:
     plain = AsyncRedisStore(redis_clean_url)
     opted_out = AsyncRedisStore(redis_clean_url, multiplex=False)
@@ -54,7 +61,7 @@ def test_concurrent_gets_match_redis_py_in_order(redis_clean_url: str) -> None:
     keys = [_key(i) for i in range(300)]
     for i, key in enumerate(keys):
         if i % 3:  # every third key is absent
-            seed.set(store.keys.entry(key), f"value-{i}".encode() * (i % 7 + 1))  # type: ignore[arg-type]
+            seed_entry(seed, store, key, f"value-{i}".encode() * (i % 7 + 1))
 
     async def main() -> list[bytes | None]:
         try:
@@ -106,7 +113,7 @@ def test_server_gone_then_back_recovers() -> None:
 
         async def main() -> None:
             seed = redis.Redis.from_url(server.url)
-            seed.set(store.keys.entry(key), b"before")  # type: ignore[arg-type]
+            seed_entry(seed, store, key, b"before")
             seed.close()
             assert await store.get(key) == b"before"  # type: ignore[arg-type]
             server.kill()
@@ -114,7 +121,7 @@ def test_server_gone_then_back_recovers() -> None:
                 await store.get(key)  # type: ignore[arg-type]
             server.start()
             seed = redis.Redis.from_url(server.url)
-            seed.set(store.keys.entry(key), b"after")  # type: ignore[arg-type]
+            seed_entry(seed, store, key, b"after")
             seed.close()
             assert await store.get(key) == b"after"  # type: ignore[arg-type]
             await store.close()
@@ -126,8 +133,8 @@ def test_a_stalled_server_times_out_and_replies_stay_in_step(redis_clean_url: st
     store = AsyncRedisStore(redis_clean_url, timeout=0.2, breaker_threshold=1000)
     seed = redis.Redis.from_url(redis_clean_url)
     first, second = _key(1), _key(2)
-    seed.set(store.keys.entry(first), b"one")  # type: ignore[arg-type]
-    seed.set(store.keys.entry(second), b"two")  # type: ignore[arg-type]
+    seed_entry(seed, store, first, b"one")
+    seed_entry(seed, store, second, b"two")
 
     def pause() -> None:
         other = redis.Redis.from_url(redis_clean_url)

@@ -186,10 +186,10 @@ def calls_by_pid(client: Any, path: str) -> dict[str, int]:
 
 
 def entry_keys(client: Any) -> list[bytes]:
-    """Entry and variant keys under the cache prefix (no indexes, no locks)."""
+    """Entry and variant keys under the cache prefix (no indexes, locks, generations)."""
     keys = []
     for key in client.scan_iter(match=f"{PREFIX}:{{*", count=1000):
-        if key.endswith((b":idx", b":lock")):
+        if key.endswith((b":idx", b":lock", b":g", b":gen")):
             continue
         keys.append(key)
     return sorted(keys)

@@ -59,7 +59,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[tuple[str, str, Any]]:
 
 def _entries_of(client: Any, path: str) -> list[bytes]:
     keys = client.scan_iter(match=f"{PREFIX}:{{{path_hash(path)}}}:*", count=1000)
-    return sorted(k for k in keys if not k.endswith((b":idx", b":lock")))
+    return sorted(k for k in keys if not k.endswith((b":idx", b":lock", b":g", b":gen")))
 
 
 def _fill(port: int) -> dict[tuple[str, str], Any]:

@@ -3,6 +3,12 @@
 No Redis needed: the quickstart demo and tests run on it. It is per process, so with
 several workers each has its own cache (use Redis to share one). Thread- and task-safe:
 every operation holds one lock for a few dictionary operations and never awaits.
+
+Fencing works as in Redis: each path has a generation (a token) that an invalidation
+replaces, an entry is served only while the generation it was written under is its
+path's, and a write carrying a :class:`~routecache.middleware.stores.base.Fence` is
+refused when the path's generation changed, or one of its tags was invalidated, since
+the fence was read.
 """
 
 from __future__ import annotations
@@ -10,13 +16,15 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from time import monotonic
 from typing import Any
 
 from ..errors import ConfigurationError
 from ..keys import CacheKey, path_hash
-from .base import KeySpace, LockState, as_paths
+from .base import FENCE_TTL, Fence, KeySpace, LockState, as_paths
 
 __all__ = ["AsyncMemoryStore", "MemoryStore"]
 
@@ -24,13 +32,16 @@ _PASS = "\x00pass"
 
 
 class _Item:
-    __slots__ = ("data", "expires", "phash", "tags")
+    __slots__ = ("data", "expires", "gen", "phash", "tags")
 
-    def __init__(self, data: bytes, expires: float, phash: str, tags: tuple[str, ...]) -> None:
+    def __init__(
+        self, data: bytes, expires: float, phash: str, tags: tuple[str, ...], gen: bytes
+    ) -> None:
         self.data = data
         self.expires = expires
         self.phash = phash
         self.tags = tags
+        self.gen = gen
 
 
 class MemoryStore:
@@ -54,6 +65,9 @@ class MemoryStore:
         self._paths: dict[str, set[str]] = {}
         self._tags: dict[str, set[str]] = {}
         self._locks: dict[str, tuple[str, float]] = {}
+        #: path hash -> (generation, wall-clock expiry); tag -> monotonic invalidation time
+        self._gens: dict[str, tuple[bytes, float]] = {}
+        self._marks: dict[str, float] = {}
         self._size = 0
         self._lock = threading.Lock()
         self._async: AsyncMemoryStore | None = None
@@ -97,6 +111,15 @@ class MemoryStore:
                     del self._tags[tag]
         return True
 
+    def _gen(self, phash: str, now: float) -> bytes | None:
+        held = self._gens.get(phash)
+        if held is None:
+            return None
+        if held[1] <= now:
+            del self._gens[phash]
+            return None
+        return held[0]
+
     def _live(self, name: str, now: float) -> _Item | None:
         item = self._data.get(name)
         if item is None:
@@ -104,14 +127,38 @@ class MemoryStore:
         if item.expires <= now:
             self._drop(name)
             return None
+        if item.gen != self._gen(item.phash, now):  # fenced by an invalidation
+            self._drop(name)
+            return None
         self._data.move_to_end(name)
         return item
 
+    def _bump(self, phash: str, now: float) -> None:
+        held = self._gens.get(phash)
+        until = max(now + FENCE_TTL, held[1] if held is not None else now)
+        self._gens[phash] = (b"i" + uuid.uuid4().bytes, until)
+
+    def _prune(self, now: float, monotonic: float) -> None:
+        # Generations and marks outlive their entries; drop the expired ones now and
+        # then, so that they stay bounded by what was stored or invalidated lately.
+        if len(self._gens) > 2 * len(self._data) + 1024:
+            for phash in [p for p, (_, until) in self._gens.items() if until <= now]:
+                del self._gens[phash]
+        if len(self._marks) > 1024:
+            for tag in [t for t, at in self._marks.items() if at + FENCE_TTL <= monotonic]:
+                del self._marks[tag]
+
     def _put(
-        self, name: str, data: bytes, expires: float, phash: str, tags: tuple[str, ...]
+        self,
+        name: str,
+        data: bytes,
+        expires: float,
+        phash: str,
+        tags: tuple[str, ...],
+        gen: bytes,
     ) -> None:
         self._drop(name)
-        self._data[name] = _Item(data, expires, phash, tags)
+        self._data[name] = _Item(data, expires, phash, tags, gen)
         self._size += len(data)
         self._paths.setdefault(phash, set()).add(name)
         for tag in tags:
@@ -123,11 +170,16 @@ class MemoryStore:
 
     # -- the Store protocol ---------------------------------------------------------
 
-    def get(self, key: CacheKey, variant: str | None = None) -> bytes | None:
-        """The encoded entry, or ``None`` when absent or expired."""
+    def get(
+        self, key: CacheKey, variant: str | None = None, *, fence: Fence | None = None
+    ) -> bytes | None:
+        """The encoded entry, or ``None`` when absent, expired or fenced."""
         name = self.keys.entry(key, variant)
+        now = time.time()
         with self._lock:
-            item = self._live(name, time.time())
+            if fence is not None:
+                fence.gen = self._gen(key.path_hash, now) or b""
+            item = self._live(name, now)
             return None if item is None else item.data
 
     def set(
@@ -138,16 +190,41 @@ class MemoryStore:
         *,
         variant: str | None = None,
         tags: Sequence[str] = (),
-    ) -> None:
-        """Store ``data`` for ``ttl`` seconds (entries larger than the store are skipped)."""
+        fence: Fence | None = None,
+    ) -> bool:
+        """Store ``data`` for ``ttl`` seconds (entries larger than the store are
+        skipped); with a ``fence``, refused (False) when the path or a tag was
+        invalidated since the fence was read."""
         if ttl <= 0 or len(data) > self.max_bytes:
-            return
-        expires = time.time() + ttl
+            return False
+        now = time.time()
+        expires = now + ttl
         tag_tuple = tuple(tags)
+        phash = key.path_hash
         with self._lock:
-            self._put(self.keys.entry(key), data, expires, key.path_hash, tag_tuple)
+            gen = self._gen(phash, now)
+            if fence is not None and fence.gen is not None:
+                if fence.gen == b"":
+                    # Nothing was stored for the path when the fetch began: only a
+                    # generation set by an invalidation (not by a write) refuses it.
+                    if gen is not None and not gen.startswith(b"w"):
+                        return False
+                elif gen != fence.gen:
+                    return False
+                if fence.elapsed() >= FENCE_TTL:
+                    return False
+                if any(self._marks.get(tag, -1.0) >= fence.started for tag in tag_tuple):
+                    return False
+            if gen is None:
+                gen = b"w" + uuid.uuid4().bytes
+                self._gens[phash] = (gen, expires)
+            if self._gens[phash][1] < expires:
+                self._gens[phash] = (gen, expires)
+            self._put(self.keys.entry(key), data, expires, phash, tag_tuple, gen)
             if variant is not None:
-                self._put(self.keys.entry(key, variant), data, expires, key.path_hash, tag_tuple)
+                self._put(self.keys.entry(key, variant), data, expires, phash, tag_tuple, gen)
+            self._prune(now, monotonic())
+        return True
 
     def delete(self, key: CacheKey) -> None:
         """Remove one entry."""
@@ -155,12 +232,20 @@ class MemoryStore:
             self._drop(self.keys.entry(key))
 
     def get_or_lock(
-        self, key: CacheKey, token: str, ttl: float, *, check_entry: bool = True
+        self,
+        key: CacheKey,
+        token: str,
+        ttl: float,
+        *,
+        check_entry: bool = True,
+        fence: Fence | None = None,
     ) -> tuple[str, bytes | None]:
         """The entry if stored (unless ``check_entry`` is False); else take the fetch
-        lock if it is free."""
+        lock if it is free. Fills ``fence`` with the path generation."""
         now = time.time()
         with self._lock:
+            if fence is not None:
+                fence.gen = self._gen(key.path_hash, now) or b""
             item = self._live(self.keys.entry(key), now) if check_entry else None
             if item is not None:
                 return LockState.FOUND, item.data
@@ -171,8 +256,8 @@ class MemoryStore:
             self._locks[name] = (token, now + ttl)
             return LockState.ACQUIRED, None
 
-    def lock(self, key: CacheKey, token: str, ttl: float) -> bool:
-        """Take the entry's lock if it is free; True when taken."""
+    def lock(self, key: CacheKey, token: str, ttl: float, *, fence: Fence | None = None) -> bool:
+        """Take the entry's lock if it is free; True when taken. Fills ``fence``."""
         now = time.time()
         name = self.keys.lock(key)
         with self._lock:
@@ -180,6 +265,8 @@ class MemoryStore:
             if held is not None and held[1] > now:
                 return False
             self._locks[name] = (token, now + ttl)
+            if fence is not None:
+                fence.gen = self._gen(key.path_hash, now) or b""
             return True
 
     def release(self, key: CacheKey, token: str, *, passed: bool = False) -> None:
@@ -205,11 +292,16 @@ class MemoryStore:
         tags: Iterable[str] = (),
         everything: bool = False,
     ) -> int:
-        """Remove every entry of the given paths and tags, or all of them."""
+        """Remove every entry of the given paths and tags, or all of them; writes of
+        fetches that began before are refused (their paths' generations replaced,
+        their tags marked)."""
         removed = 0
+        now = time.time()
         with self._lock:
             if everything:
                 removed = len(self._data)
+                for phash in list(self._paths):
+                    self._bump(phash, now)
                 self._data.clear()
                 self._paths.clear()
                 self._tags.clear()
@@ -217,10 +309,16 @@ class MemoryStore:
                 self._size = 0
                 return removed
             for p in as_paths(path):
-                for name in list(self._paths.get(path_hash(p), ())):
+                phash = path_hash(p)
+                self._bump(phash, now)
+                for name in list(self._paths.get(phash, ())):
                     removed += self._drop(name)
             for tag in tags:
+                self._marks[tag] = monotonic()
                 for name in list(self._tags.get(tag, ())):
+                    item = self._data.get(name)
+                    if item is not None:
+                        self._bump(item.phash, now)
                     removed += self._drop(name)
         return removed
 
@@ -260,9 +358,11 @@ class AsyncMemoryStore:
         """The underlying sync store."""
         return self.sync
 
-    async def get(self, key: CacheKey, variant: str | None = None) -> bytes | None:
+    async def get(
+        self, key: CacheKey, variant: str | None = None, *, fence: Fence | None = None
+    ) -> bytes | None:
         """See :meth:`MemoryStore.get`."""
-        return self.sync.get(key, variant)
+        return self.sync.get(key, variant, fence=fence)
 
     async def set(
         self,
@@ -272,23 +372,32 @@ class AsyncMemoryStore:
         *,
         variant: str | None = None,
         tags: Sequence[str] = (),
-    ) -> None:
+        fence: Fence | None = None,
+    ) -> bool:
         """See :meth:`MemoryStore.set`."""
-        self.sync.set(key, data, ttl, variant=variant, tags=tags)
+        return self.sync.set(key, data, ttl, variant=variant, tags=tags, fence=fence)
 
     async def delete(self, key: CacheKey) -> None:
         """See :meth:`MemoryStore.delete`."""
         self.sync.delete(key)
 
     async def get_or_lock(
-        self, key: CacheKey, token: str, ttl: float, *, check_entry: bool = True
+        self,
+        key: CacheKey,
+        token: str,
+        ttl: float,
+        *,
+        check_entry: bool = True,
+        fence: Fence | None = None,
     ) -> tuple[str, bytes | None]:
         """See :meth:`MemoryStore.get_or_lock`."""
-        return self.sync.get_or_lock(key, token, ttl, check_entry=check_entry)
+        return self.sync.get_or_lock(key, token, ttl, check_entry=check_entry, fence=fence)
 
-    async def lock(self, key: CacheKey, token: str, ttl: float) -> bool:
+    async def lock(
+        self, key: CacheKey, token: str, ttl: float, *, fence: Fence | None = None
+    ) -> bool:
         """See :meth:`MemoryStore.lock`."""
-        return self.sync.lock(key, token, ttl)
+        return self.sync.lock(key, token, ttl, fence=fence)
 
     async def release(self, key: CacheKey, token: str, *, passed: bool = False) -> None:
         """See :meth:`MemoryStore.release`."""

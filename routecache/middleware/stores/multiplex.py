@@ -235,6 +235,22 @@ class MultiplexedGet:
         )
         return reply
 
+    async def mget(self, *keys: str) -> list[bytes | None]:
+        """The values of ``keys`` (``None`` for each absent one), in one ``MGET``."""
+        protocol = self._protocol
+        if (
+            protocol is None
+            or protocol.transport is None
+            or protocol.loop is not asyncio.get_running_loop()
+        ):
+            protocol = await self._ready()
+        parts = [b"*%d\r\n$4\r\nMGET\r\n" % (len(keys) + 1)]
+        for key in keys:
+            raw = key.encode("utf-8", "surrogateescape")
+            parts.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
+        reply: list[bytes | None] = await protocol.send(b"".join(parts))
+        return reply
+
     async def close(self) -> None:
         """Close the connection."""
         protocol, self._protocol = self._protocol, None

@@ -1,32 +1,43 @@
 """The Redis store for asyncio code (redis-py with hiredis, Redis Cluster aware).
 
 ``redis_sync.py`` is generated from this file by ``scripts/unasync.py``: edit this one,
-then run the script. A hit costs one round trip (``GET``); a store is one pipelined
-round trip of Lua scripts (entry plus path index, then one per tag) after the response
-went out; every call has a timeout and goes through a circuit breaker.
+then run the script. A hit costs one round trip (``MGET`` of the entry, the generation
+it was written under and the path's generation: a fenced entry is a miss); a store is
+one round trip for the entry (a Lua script refusing the write when the path was
+invalidated since the fetch began), preceded by one pipelined round trip of the tag
+indexes when the response has tags; every call has a timeout and goes through a circuit
+breaker, except invalidations (never refused, each call bounded by the timeout).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..errors import ConfigurationError
-from ..keys import CacheKey
-from .base import KeySpace, LockState, as_paths
+from ..concurrency_async import Background
+from ..errors import ConfigurationError, StoreError
+from ..keys import CacheKey, path_hash
+from .base import FENCE_TTL, Fence, KeySpace, LockState, as_paths
 from .faults import CircuitBreaker, FaultLog
 from .multiplex import async_multiplexer
 from .notify import AsyncNotifier
 from .redis_common import (
     ASYNC_CLIENT_TYPES,
+    BATCH,
+    BUMP_GENS,
     GET_OR_LOCK,
     INVALIDATE_PATH,
+    LOCK,
     LOCK_STATES,
+    MARK_TAG,
     PASS_MARKER,
     RELEASE,
     SET_ENTRY,
+    SWEEP_ENTRIES,
+    SWEEP_PATH,
     TAG_ADD,
-    TAG_POP,
+    TAG_REMOVE,
     StoreGuard,
     classify_keys,
     group_by_slot,
@@ -111,20 +122,31 @@ class AsyncRedisStore:
         self.faults = FaultLog(f"{type(self).__name__}({prefix})")
         self._set_entry = self.client.register_script(SET_ENTRY)
         self._tag_add = self.client.register_script(TAG_ADD)
-        self._tag_pop = self.client.register_script(TAG_POP)
         self._invalidate_path = self.client.register_script(INVALIDATE_PATH)
+        self._sweep_path = self.client.register_script(SWEEP_PATH)
+        self._sweep_entries = self.client.register_script(SWEEP_ENTRIES)
+        self._tag_remove = self.client.register_script(TAG_REMOVE)
+        self._mark_tag = self.client.register_script(MARK_TAG)
+        self._bump_gens = self.client.register_script(BUMP_GENS)
         self._get_or_lock = self.client.register_script(GET_OR_LOCK)
+        self._lock = self.client.register_script(LOCK)
         self._release = self.client.register_script(RELEASE)
+        #: Batch deletions of large invalidations, continuing after the call returned.
+        self.sweeps = Background()
         self._notifier = AsyncNotifier(self.client, self.keys.channel)
         self._fast_get: Any = async_multiplexer(self.client, timeout) if multiplex else None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url or self.client!r}, prefix={self.prefix!r})"
 
-    def _guard(self, operation: str, *, admin: bool = False, timed: bool = True) -> StoreGuard:
+    def _guard(
+        self, operation: str, *, admin: bool = False, timed: bool = True, force: bool = False
+    ) -> StoreGuard:
         # Purges and stats scan the keyspace: they get a longer time limit.
         limit = max(self.timeout * 40, 10.0) if admin else self.timeout
-        return StoreGuard(self.breaker, self.faults, operation, limit if timed else None)
+        return StoreGuard(
+            self.breaker, self.faults, operation, limit if timed else None, force=force
+        )
 
     def as_async(self) -> Any:
         """The store for asyncio code on the same Redis (built from the URL if needed)."""
@@ -134,17 +156,26 @@ class AsyncRedisStore:
         """The store for threaded or sync code on the same Redis (built from the URL if needed)."""
         return twin_store(self, want_async=False)
 
-    async def get(self, key: CacheKey, variant: str | None = None) -> bytes | None:
-        """One ``GET``: the encoded entry, or ``None``."""
+    async def get(
+        self, key: CacheKey, variant: str | None = None, *, fence: Fence | None = None
+    ) -> bytes | None:
+        """One ``MGET`` (entry, its generation, the path's): the encoded entry, or
+        ``None`` when absent or fenced. Fills ``fence`` with the path generation."""
         name = self.keys.entry(key, variant)
+        names = (name, f"{name}:g", self.keys.path_gen(key.path_hash))
         if self._fast_get is not None:
             # The multiplexed connection enforces the timeout itself (one timer).
             async with self._guard("get", timed=False):
-                fast: bytes | None = await self._fast_get.get(name)
-                return fast
-        async with self._guard("get"):
-            data: bytes | None = await self.client.get(name)
-            return data
+                data, written, gen = await self._fast_get.mget(*names)
+        else:
+            async with self._guard("get"):
+                data, written, gen = await self.client.mget(names)
+        if fence is not None:
+            fence.gen = gen or b""
+        if data is None or gen is None or written != gen:
+            return None
+        fast: bytes = data
+        return fast
 
     async def set(
         self,
@@ -154,36 +185,85 @@ class AsyncRedisStore:
         *,
         variant: str | None = None,
         tags: Sequence[str] = (),
-    ) -> None:
-        """Store the entry, index it by path and by tag, in one round trip."""
+        fence: Fence | None = None,
+    ) -> bool:
+        """Store the entry, index it by path and by tag; with a ``fence``, refuse (and
+        return False) when the path or a tag was invalidated since the fetch began.
+
+        The tag indexes are written first, each reporting how long ago its tag was
+        last invalidated: a tag invalidated after the fetch began refuses the write.
+        An invalidation that comes later finds the entry in the tag index and replaces
+        its path's generation, which either refuses the entry's own write (compared in
+        the same script) or fences it once written.
+        """
         ttl_ms = max(1, int(ttl * 1000))
         now = now_ms()
         expires = now + ttl_ms
         entry = self.keys.entry(key)
         second = self.keys.entry(key, variant) if variant is not None else entry
         members = [entry] if variant is None else [entry, second]
-        entry_keys = [entry, second, self.keys.path_index(key.path_hash)]
-        entry_args = [data, ttl_ms, expires, now, 0 if variant is None else 1]
+        gen_key = self.keys.path_gen(key.path_hash)
+        entry_keys = [
+            entry,
+            second,
+            self.keys.path_index(key.path_hash),
+            gen_key,
+            self.keys.entry_gen(entry),
+            self.keys.entry_gen(second),
+        ]
+        expected = "*" if fence is None or fence.gen is None else fence.gen
+        entry_args = [
+            data,
+            ttl_ms,
+            expires,
+            now,
+            0 if variant is None else 1,
+            expected,
+            "w" + uuid.uuid4().hex,
+        ]
         flight = self.keys.flight(key)
         async with self._guard("set"):
+            if fence is not None and fence.elapsed() >= FENCE_TTL:
+                return False  # longer than any record of an invalidation is kept
+            if tags:
+                marks = await self._add_tags(tags, [expires, now, ttl_ms, *members])
+                if fence is not None and self._tag_refused(marks, fence):
+                    return False
             if self.cluster:
-                await self._set_entry(keys=entry_keys, args=entry_args)
-                for tag in tags:
-                    await self._tag_add(
-                        keys=[self.keys.tag_index(tag)], args=[expires, now, ttl_ms, *members]
-                    )
+                stored = await self._set_entry(keys=entry_keys, args=entry_args)
                 await self.client.publish(self.keys.channel, flight)
-                return
+                return bool(stored)
             pipe = self.client.pipeline(transaction=False)
             await self._set_entry(keys=entry_keys, args=entry_args, client=pipe)
-            for tag in tags:
-                await self._tag_add(
-                    keys=[self.keys.tag_index(tag)],
-                    args=[expires, now, ttl_ms, *members],
-                    client=pipe,
-                )
             pipe.publish(self.keys.channel, flight)
-            await pipe.execute()
+            stored, _ = await pipe.execute()
+            return bool(stored)
+
+    async def _add_tags(self, tags: Sequence[str], args: list[Any]) -> list[int]:
+        if self.cluster:
+            return [
+                int(
+                    await self._tag_add(
+                        keys=[self.keys.tag_index(tag), self.keys.tag_mark(tag)], args=args
+                    )
+                )
+                for tag in tags
+            ]
+        pipe = self.client.pipeline(transaction=False)
+        for tag in tags:
+            await self._tag_add(
+                keys=[self.keys.tag_index(tag), self.keys.tag_mark(tag)], args=args, client=pipe
+            )
+        return [int(mark) for mark in await pipe.execute()]
+
+    @staticmethod
+    def _tag_refused(marks: list[int], fence: Fence) -> bool:
+        # A mark's age is measured by Redis, the fetch's by this process after the
+        # reply: durations on two clocks, never their readings, so skew does not
+        # matter, and the comparison leans towards refusing.
+        elapsed_ms = fence.elapsed() * 1000
+        fence_ms = FENCE_TTL * 1000
+        return any(mark >= 0 and fence_ms - mark <= elapsed_ms for mark in marks)
 
     async def delete(self, key: CacheKey) -> None:
         """Remove one entry (its primary key)."""
@@ -191,28 +271,50 @@ class AsyncRedisStore:
             await self.client.delete(self.keys.entry(key))
 
     async def get_or_lock(
-        self, key: CacheKey, token: str, ttl: float, *, check_entry: bool = True
+        self,
+        key: CacheKey,
+        token: str,
+        ttl: float,
+        *,
+        check_entry: bool = True,
+        fence: Fence | None = None,
     ) -> tuple[str, bytes | None]:
-        """The entry if stored; else take the fetch lock (``SET NX PX``) if free.
+        """The entry if stored (and not fenced); else take the fetch lock (``SET NX
+        PX``) if free. Fills ``fence`` with the path generation, in the same script.
 
         ``check_entry=False`` skips the entry (it is known to be stale) and only
         reports the lock: acquired, busy or passed.
         """
+        entry = self.keys.entry(key)
         async with self._guard("get_or_lock"):
             reply = await self._get_or_lock(
-                keys=[self.keys.entry(key), self.keys.lock(key)],
+                keys=[
+                    entry,
+                    self.keys.lock(key),
+                    self.keys.entry_gen(entry),
+                    self.keys.path_gen(key.path_hash),
+                ],
                 args=[token, max(1, int(ttl * 1000)), PASS_MARKER, "1" if check_entry else "0"],
             )
         state = LOCK_STATES.get(int(reply[0]), LockState.BUSY)
+        if fence is not None:
+            fence.gen = reply[-1] or b""
         return state, (reply[1] if state == LockState.FOUND else None)
 
-    async def lock(self, key: CacheKey, token: str, ttl: float) -> bool:
-        """Take the entry's lock (``SET NX PX``) if it is free; True when taken."""
+    async def lock(
+        self, key: CacheKey, token: str, ttl: float, *, fence: Fence | None = None
+    ) -> bool:
+        """Take the entry's lock (``SET NX PX``) if it is free; True when taken. Fills
+        ``fence`` with the path generation, in the same script."""
         async with self._guard("lock"):
-            taken = await self.client.set(
-                self.keys.lock(key), token, nx=True, px=max(1, int(ttl * 1000))
+            reply = await self._lock(
+                keys=[self.keys.lock(key), self.keys.path_gen(key.path_hash)],
+                args=[token, max(1, int(ttl * 1000))],
             )
-        return bool(taken)
+        taken = int(reply[0]) == 1
+        if taken and fence is not None:
+            fence.gen = reply[1] or b""
+        return taken
 
     async def release(self, key: CacheKey, token: str, *, passed: bool = False) -> None:
         """Drop the lock if ``token`` still holds it; ``passed`` leaves a pass marker."""
@@ -233,19 +335,132 @@ class AsyncRedisStore:
         tags: Iterable[str] = (),
         everything: bool = False,
     ) -> int:
-        """Remove every entry (all variants) of the paths and tags, or everything under
-        the prefix; atomic per path (one cluster slot). Returns how many were removed."""
-        removed = 0
-        async with self._guard("invalidate", admin=True):
-            if everything:
+        """Fence every entry (all variants) of the paths and tags before returning, and
+        delete them; or delete everything under the prefix.
+
+        Never refused by the circuit breaker, and every Redis call is bounded by the
+        store's ``timeout`` (a fault raises :class:`StoreError`; what was fenced stays
+        fenced, what was not is still indexed, so calling again finishes the job). A
+        path is fenced by one script (its generation replaced), a tag by marking it and
+        replacing the generation of every path in its index, in batches of
+        :data:`BATCH`. Deletion runs in batches too: inline for up to one batch, in the
+        background (:attr:`sweeps`) beyond. Returns the entries deleted, plus those
+        fenced and left for the background.
+        """
+        if everything:
+            async with self._guard("invalidate", admin=True, force=True):
                 return await self._purge_prefix()
-            for p in as_paths(path):
-                removed += int(await self._invalidate_path(keys=[self.keys.path_index_for(p)]))
-            for tag in tags:
-                members = await self._tag_pop(keys=[self.keys.tag_index(tag)])
-                for group in group_by_slot(members).values():
-                    removed += int(await self.client.delete(*group))
+        gen = "i" + uuid.uuid4().hex
+        removed = 0
+        for p in as_paths(path):
+            removed += await self._invalidate_one_path(p, gen)
+        for tag in tags:
+            removed += await self._invalidate_tag(tag, gen)
         return removed
+
+    async def _invalidate_one_path(self, path: str, gen: str) -> int:
+        phash = path_hash(path)
+        index = self.keys.path_index(phash)
+        async with self._guard("invalidate", force=True):
+            deleted, left = await self._invalidate_path(
+                keys=[self.keys.path_gen(phash), index],
+                args=[gen, int(FENCE_TTL * 1000), BATCH],
+            )
+        if int(left):
+            self.sweeps.start(self._sweep_path_index, phash)
+        return int(deleted) + int(left)
+
+    async def _sweep_path_index(self, phash: str) -> None:
+        index, gen_key = self.keys.path_index(phash), self.keys.path_gen(phash)
+        cursor = 0
+        try:
+            while True:
+                async with self._guard("invalidate", force=True):
+                    cursor, pairs = await self.client.zscan(index, cursor, count=BATCH)
+                    if pairs:
+                        await self._sweep_path(
+                            keys=[index, gen_key], args=[member for member, _ in pairs]
+                        )
+                if not cursor:
+                    return
+        except StoreError:
+            return  # counted and logged; what is left is fenced, indexed, and expires
+
+    async def _invalidate_tag(self, tag: str, gen: str) -> int:
+        index = self.keys.tag_index(tag)
+        async with self._guard("invalidate", force=True):
+            await self._mark_tag(
+                keys=[self.keys.tag_mark(tag), index], args=[int(FENCE_TTL * 1000)]
+            )
+        fenced: list[tuple[bytes, float]] = []
+        bumped: set[str] = set()
+        cursor = 0
+        while True:
+            async with self._guard("invalidate", force=True):
+                cursor, pairs = await self.client.zscan(index, cursor, count=BATCH)
+            gens = {self.keys.path_gen_of(member) for member, _ in pairs} - bumped
+            if gens:
+                await self._bump(sorted(gens), gen)
+                bumped |= gens
+            fenced.extend(pairs)
+            if not cursor:
+                break
+        if len(fenced) <= BATCH:
+            return await self._sweep_tag(index, fenced)
+        self.sweeps.start(self._sweep_tag_quietly, index, fenced)
+        return len(fenced)
+
+    async def _bump(self, gens: list[str], gen: str) -> None:
+        args = [gen, int(FENCE_TTL * 1000)]
+        async with self._guard("invalidate", force=True):
+            if not self.cluster:
+                await self._bump_gens(keys=gens, args=args)
+                return
+            for name in gens:  # one slot each
+                await self._bump_gens(keys=[name], args=args)
+
+    async def _sweep_tag_quietly(self, index: str, fenced: list[tuple[bytes, float]]) -> None:
+        try:
+            await self._sweep_tag(index, fenced)
+        except StoreError:
+            return  # counted and logged; what is left is fenced, indexed, and expires
+
+    async def _sweep_tag(self, index: str, fenced: list[tuple[bytes, float]]) -> int:
+        deleted = 0
+        for start in range(0, len(fenced), BATCH):
+            batch = fenced[start : start + BATCH]
+            gone: list[tuple[bytes, float]] = []
+            if self.cluster:
+                slots: dict[str, list[tuple[bytes, float]]] = {}
+                for pair in batch:
+                    slots.setdefault(self.keys.path_gen_of(pair[0]), []).append(pair)
+                for group in slots.values():
+                    deleted += await self._sweep_group(group, gone)
+            else:
+                deleted += await self._sweep_group(batch, gone)
+            if gone:
+                args: list[Any] = []
+                for member, score in gone:
+                    args.extend((member, int(score)))
+                async with self._guard("invalidate", force=True):
+                    await self._tag_remove(keys=[index], args=args)
+        return deleted
+
+    async def _sweep_group(
+        self, group: list[tuple[bytes, float]], gone: list[tuple[bytes, float]]
+    ) -> int:
+        """Delete the fenced entries of ``group`` (one slot on a cluster); append what
+        may leave the tag index to ``gone``; return how many entries existed."""
+        keys: list[Any] = []
+        for member, _ in group:
+            keys.extend((member, member + b":g", self.keys.path_gen_of(member)))
+        async with self._guard("invalidate", force=True):
+            positions = await self._sweep_entries(keys=keys)
+        existed = 0
+        for position in positions:
+            gone.append(group[abs(int(position)) - 1])
+            existed += int(position) > 0
+        return existed
 
     async def _purge_prefix(self) -> int:
         removed = 0
@@ -283,7 +498,9 @@ class AsyncRedisStore:
         }
 
     async def close(self) -> None:
-        """Close the client if this store created it."""
+        """Wait (briefly) for background deletions, close the client if this store
+        created it."""
+        await self.sweeps.wait(max(self.timeout * 40, 10.0))
         await self._notifier.close()
         if self._fast_get is not None:
             await self._fast_get.close()

@@ -32,14 +32,20 @@ from .faults import CircuitBreaker, FaultLog
 
 __all__ = [
     "ASYNC_CLIENT_TYPES",
+    "BATCH",
+    "BUMP_GENS",
     "GET_OR_LOCK",
     "INVALIDATE_PATH",
+    "LOCK",
+    "MARK_TAG",
     "PASS_MARKER",
     "RELEASE",
     "SET_ENTRY",
+    "SWEEP_ENTRIES",
+    "SWEEP_PATH",
     "SYNC_CLIENT_TYPES",
     "TAG_ADD",
-    "TAG_POP",
+    "TAG_REMOVE",
     "StoreGuard",
     "group_by_slot",
     "make_async_client",
@@ -49,13 +55,38 @@ __all__ = [
 
 PASS_MARKER = b"\x00pass"
 
-#: KEYS: entry, variant (or entry again), path index.
-#: ARGV: data, ttl ms, expiry ms (score), now ms, has variant.
+#: Members handled per call by the invalidation scripts: each call stays well under a
+#: millisecond of Redis time, whatever the size of the path or tag.
+BATCH = 500
+
+#: KEYS: entry, variant (or entry again), path index, path gen, entry gen, variant gen.
+#: ARGV: data, ttl ms, expiry ms (score), now ms, has variant, expected gen ('*': any),
+#: new gen (used when the path has none; it starts with 'w').
+#: Returns 0, writing nothing, when the path generation is not the expected one (the
+#: path was invalidated since the fetch began). A fetch that found no generation
+#: accepts one created by another write (it starts with 'w'), never one an
+#: invalidation set (it starts with 'i'): concurrent first writes of a path's keys do
+#: not refuse each other.
 SET_ENTRY = """
+local g = redis.call('GET', KEYS[4])
+if ARGV[6] == '' then
+  if g and string.sub(g, 1, 1) ~= 'w' then return 0 end
+elseif ARGV[6] ~= '*' and g ~= ARGV[6] then
+  return 0
+end
+if not g then
+  g = ARGV[7]
+  redis.call('SET', KEYS[4], g, 'PX', ARGV[2])
+else
+  local t = redis.call('PTTL', KEYS[4])
+  if t >= 0 and t < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[4], ARGV[2]) end
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[5], g, 'PX', ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[3], KEYS[1])
 if ARGV[5] == '1' then
   redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+  redis.call('SET', KEYS[6], g, 'PX', ARGV[2])
   redis.call('ZADD', KEYS[3], ARGV[3], KEYS[2])
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[4])
@@ -64,48 +95,126 @@ if t == -1 or t < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[3], ARGV[2])
 return 1
 """
 
-#: KEYS: tag index. ARGV: expiry ms (score), now ms, ttl ms, member keys...
+#: KEYS: tag index, tag mark. ARGV: expiry ms (score), now ms, ttl ms, member keys...
+#: Returns the mark's PTTL (-2 when the tag was not invalidated lately).
 TAG_ADD = """
 for i = 4, #ARGV do redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 local t = redis.call('PTTL', KEYS[1])
 if t == -1 or t < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-return 1
+return redis.call('PTTL', KEYS[2])
 """
 
-#: KEYS: tag index. Returns its members and deletes it, atomically.
-TAG_POP = """
-local members = redis.call('ZRANGE', KEYS[1], 0, -1)
-redis.call('DEL', KEYS[1])
-return members
-"""
-
-#: KEYS: path index. Deletes every key it lists, then itself; returns how many existed.
-#: The listed keys share the index's hash tag, so this stays on one slot.
+#: KEYS: path gen, path index. ARGV: new gen, fence ttl ms, batch size.
+#: Replaces the generation, kept at least as long as the old one (every entry of the
+#: path is unservable from here on), then deletes up to one batch of the (now fenced)
+#: entries. Returns {deleted, left in index}.
+#: The entries share the index's hash tag, so this stays on one slot.
 INVALIDATE_PATH = """
-local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+local t = redis.call('PTTL', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', math.max(t, tonumber(ARGV[2])))
+local members = redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[3]) - 1)
 local n = 0
-for i = 1, #members, 500 do
-  n = n + redis.call('DEL', unpack(members, i, math.min(i + 499, #members)))
+for i = 1, #members do
+  n = n + redis.call('UNLINK', members[i])
+  redis.call('UNLINK', members[i] .. ':g')
 end
-redis.call('DEL', KEYS[1])
+if #members > 0 then redis.call('ZREM', KEYS[2], unpack(members)) end
+return {n, redis.call('ZCARD', KEYS[2])}
+"""
+
+#: KEYS: path index, path gen. ARGV: member keys (one batch, from ZSCAN).
+#: Deletes the members that are fenced (written under another generation) and drops
+#: them from the index; members written after the invalidation stay. Returns how many
+#: entries it deleted.
+SWEEP_PATH = """
+local g = redis.call('GET', KEYS[2])
+local n = 0
+for i = 1, #ARGV do
+  local m = ARGV[i]
+  if not g or redis.call('GET', m .. ':g') ~= g then
+    n = n + redis.call('UNLINK', m)
+    redis.call('UNLINK', m .. ':g')
+    redis.call('ZREM', KEYS[1], m)
+  end
+end
 return n
 """
 
-#: KEYS: entry, lock. ARGV: token, lock ttl ms, pass marker, '1' to look at the entry.
-#: Returns {1, data} found, {2} lock acquired, {3} pass marker, {4} busy.
-GET_OR_LOCK = """
-if ARGV[4] == '1' then
-  local v = redis.call('GET', KEYS[1])
-  if v then return {1, v} end
+#: KEYS: triples (entry, entry gen, path gen) of one batch of a tag's members.
+#: Deletes the fenced ones; returns the positions (1-based triples) it handled, so the
+#: caller drops exactly those from the tag index: positive when the entry existed,
+#: negative when it was already gone.
+SWEEP_ENTRIES = """
+local gone = {}
+for i = 1, #KEYS, 3 do
+  local g = redis.call('GET', KEYS[i + 2])
+  if not g or redis.call('GET', KEYS[i + 1]) ~= g then
+    local n = redis.call('UNLINK', KEYS[i])
+    redis.call('UNLINK', KEYS[i + 1])
+    gone[#gone + 1] = n == 1 and (i + 2) / 3 or -(i + 2) / 3
+  end
 end
+return gone
+"""
+
+#: KEYS: tag index. ARGV: pairs (member, score). Drops a member only when its score is
+#: still the one seen when it was fenced: a member written again since (a new expiry)
+#: stays reachable by tag.
+TAG_REMOVE = """
+local n = 0
+for i = 1, #ARGV, 2 do
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if s and tonumber(s) == tonumber(ARGV[i + 1]) then
+    n = n + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return n
+"""
+
+#: KEYS: tag mark, tag index. ARGV: fence ttl ms. Marks the tag invalidated now (its
+#: writers in flight are refused); returns how many members the index has.
+MARK_TAG = """
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+return redis.call('ZCARD', KEYS[2])
+"""
+
+#: KEYS: path gens. ARGV: new gen, fence ttl ms. Replaces each generation, keeping it
+#: at least as long as the old one (so it outlives every entry written under that).
+BUMP_GENS = """
+for i = 1, #KEYS do
+  local t = redis.call('PTTL', KEYS[i])
+  redis.call('SET', KEYS[i], ARGV[1], 'PX', math.max(t, tonumber(ARGV[2])))
+end
+return #KEYS
+"""
+
+#: KEYS: entry, lock, entry gen, path gen.
+#: ARGV: token, lock ttl ms, pass marker, '1' to look at the entry.
+#: Returns {1, data, gen} found, {2, gen} lock acquired, {3, gen} pass marker,
+#: {4, gen} busy (gen: the path generation, '' when none). A fenced entry is not found.
+GET_OR_LOCK = """
+local g = redis.call('GET', KEYS[4])
+if ARGV[4] == '1' and g then
+  local v = redis.call('GET', KEYS[1])
+  if v and redis.call('GET', KEYS[3]) == g then return {1, v, g} end
+end
+g = g or ''
 local l = redis.call('GET', KEYS[2])
 if not l then
   redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-  return {2}
+  return {2, g}
 end
-if l == ARGV[3] then return {3} end
-return {4}
+if l == ARGV[3] then return {3, g} end
+return {4, g}
+"""
+
+#: KEYS: lock, path gen. ARGV: token, lock ttl ms. Returns {1, gen} taken, {0} not.
+LOCK = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, redis.call('GET', KEYS[2]) or ''}
+end
+return {0}
 """
 
 #: KEYS: lock. ARGV: token, pass marker or '' , pass ttl ms.
@@ -140,7 +249,7 @@ class StoreGuard:
     async one, so both forms are needed).
     """
 
-    __slots__ = ("_deadline", "breaker", "faults", "operation", "timeout")
+    __slots__ = ("_deadline", "breaker", "faults", "force", "operation", "timeout")
 
     def __init__(
         self,
@@ -148,17 +257,22 @@ class StoreGuard:
         faults: FaultLog,
         operation: str,
         timeout: float | None = None,
+        *,
+        force: bool = False,
     ) -> None:
         self.breaker = breaker
         self.faults = faults
         self.operation = operation
+        #: Never refused by an open breaker (invalidations: the breaker protects
+        #: lookups, not the writes that keep the cache correct).
+        self.force = force
         #: asyncio only: the whole call's time limit (the sync client uses socket
         #: timeouts; redis-py's asyncio socket timeout costs a task per command).
         self.timeout = timeout
         self._deadline: AbstractAsyncContextManager[Any] | None = None
 
     def __enter__(self) -> None:
-        if not self.breaker.allow():
+        if not self.force and not self.breaker.allow():
             self.faults.counts["refused"] += 1
             raise StoreError(f"{self.faults.name}: circuit open, {self.operation} refused")
 
@@ -176,7 +290,8 @@ class StoreGuard:
             self.faults.record(self.operation, exc)
             raise StoreError(f"{self.operation} failed: {exc}") from exc
         # Cancelled (or a bug): never leave a half-open breaker waiting for this trial.
-        self.breaker.abandon()
+        if not self.force:
+            self.breaker.abandon()
 
     async def __aenter__(self) -> None:
         self.__enter__()
@@ -315,11 +430,21 @@ def is_cluster_client(client: Any) -> bool:
 
 
 def classify_keys(keys: Iterable[bytes], prefix: str) -> dict[str, int]:
-    """Count keys under ``prefix`` by kind (entries, variants, indexes, locks)."""
-    counts = {"entries": 0, "variants": 0, "path_indexes": 0, "tag_indexes": 0, "locks": 0}
+    """Count keys under ``prefix`` by kind (entries, variants, indexes, locks, and the
+    generation keys and tag marks of the fencing, as ``fences``)."""
+    counts = {
+        "entries": 0,
+        "variants": 0,
+        "path_indexes": 0,
+        "tag_indexes": 0,
+        "locks": 0,
+        "fences": 0,
+    }
     tag_prefix = f"{prefix}:{{t".encode()
     for key in keys:
-        if key.startswith(tag_prefix):
+        if key.endswith((b":g", b":gen", b":inv")):
+            counts["fences"] += 1
+        elif key.startswith(tag_prefix):
             counts["tag_indexes"] += 1
         elif key.endswith(b":idx"):
             counts["path_indexes"] += 1
