@@ -556,9 +556,13 @@ class CachePolicy:
     def plan(self, facts: RequestFacts) -> RequestPlan:
         """Decide what to do with a request before anything else happens."""
         headers = facts.headers
-        if "upgrade" in headers or "text/event-stream" in headers.get("accept", ""):
-            return RequestPlan(Action.PASS, facts)
         method = facts.method
+        if ("upgrade" in headers or "text/event-stream" in headers.get("accept", "")) and (
+            method in SAFE_METHODS or method in _SAFE_UNCACHED
+        ):
+            # Websockets and event streams pass through; an unsafe request never does
+            # (``Upgrade: h2c`` on a PUT): its success must still invalidate (§4.4).
+            return RequestPlan(Action.PASS, facts)
         match = self._match(facts.path)
         if method not in SAFE_METHODS:
             if method in _SAFE_UNCACHED:
