@@ -60,6 +60,8 @@ class CacheConfig:
         lock_wait: seconds a request waits for another's fetch before fetching itself.
         compression: ``"auto"``, ``"zstd"``, ``"zlib"`` or ``None``.
         compress_min_size: bodies this large or larger are compressed in the store.
+        invalidate_location: after a 2xx answer to an unsafe request, also invalidate
+            the same-origin ``Location`` / ``Content-Location`` paths (off).
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class CacheConfig:
         lock_wait: float = 10.0,
         compression: str | None = "auto",
         compress_min_size: int = 262144,
+        invalidate_location: bool = False,
     ) -> None:
         self.policy = CachePolicy(
             rules,
@@ -93,6 +96,7 @@ class CacheConfig:
             expose_tag_header=expose_tag_header,
             debug=debug,
             max_body_size=max_body_size,
+            invalidate_location=invalidate_location,
         )
         if not isinstance(collapse, bool):
             raise ConfigurationError(f"collapse must be True or False, got {collapse!r}")

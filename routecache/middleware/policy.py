@@ -409,6 +409,10 @@ class CachePolicy:
             out unless ``expose_tag_header``); on a successful unsafe request, the tags
             it names are invalidated.
         debug: add ``key=`` to ``Cache-Status``.
+        invalidate_location: after a 2xx answer to an unsafe request, also invalidate
+            the same-origin paths of its ``Location`` and ``Content-Location`` (RFC
+            9111 §4.4 makes this a MAY). Off by default: any client could otherwise
+            purge a neighbouring page (a redirect's ``Location`` never counts).
     """
 
     def __init__(
@@ -424,6 +428,7 @@ class CachePolicy:
         expose_tag_header: bool = False,
         debug: bool = False,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        invalidate_location: bool = False,
     ) -> None:
         self._rules = rules if isinstance(rules, RuleSet) else RuleSet(rules)
         self._matches: dict[str, RuleMatch | None] = {}
@@ -434,6 +439,7 @@ class CachePolicy:
             ("heuristic_freshness", heuristic_freshness),
             ("expose_tag_header", expose_tag_header),
             ("debug", debug),
+            ("invalidate_location", invalidate_location),
         ):
             if not isinstance(value, bool):
                 raise ConfigurationError(f"{name} must be True or False, got {value!r}")
@@ -470,6 +476,7 @@ class CachePolicy:
         self.expose_tag_header = expose_tag_header
         self.debug = debug
         self.max_body_size = max_body_size
+        self.invalidate_location = invalidate_location
         self._forward_members: dict[tuple[str, str | None], bytes] = {}
         self._hit_members: dict[tuple[int, str | None], bytes] = {}
 
@@ -629,8 +636,8 @@ class CachePolicy:
     ) -> Invalidation:
         """What a finished unsafe request invalidates (§4.4); empty for error answers.
 
-        The target path, the same-host ``Location`` and ``Content-Location`` paths,
-        what the matching rules declare in ``invalidates`` (paths and tags), and the
+        The target path, with ``invalidate_location`` the same-origin ``Location``
+        and ``Content-Location`` paths of a 2xx answer, what the matching rules declare in ``invalidates`` (paths and tags), and the
         tags the app names in the tag header.
         """
         if status not in _UNSAFE_OK_STATUS:
@@ -640,12 +647,13 @@ class CachePolicy:
         matches = self._rules.match_all(facts.path)
         if self.honor_cache_control or any(m.rule.caches for m in matches):
             paths.append(facts.path)
-        for field in (b"location", b"content-location"):
-            uri = _first(headers, field)
-            if uri is not None:
-                path = self._same_origin_path(facts, uri.decode("latin-1"))
-                if path is not None:
-                    paths.append(path)
+        if self.invalidate_location and 200 <= status < 300:
+            for field in (b"location", b"content-location"):
+                uri = _first(headers, field)
+                if uri is not None:
+                    path = self._same_origin_path(facts, uri.decode("latin-1"))
+                    if path is not None:
+                        paths.append(path)
         tags: list[str] = []
         for m in matches:
             rule = m.rule
