@@ -637,8 +637,9 @@ class CachePolicy:
         """What a finished unsafe request invalidates (§4.4); empty for error answers.
 
         The target path, with ``invalidate_location`` the same-origin ``Location``
-        and ``Content-Location`` paths of a 2xx answer, what the matching rules declare in ``invalidates`` (paths and tags), and the
-        tags the app names in the tag header.
+        and ``Content-Location`` paths of a 2xx answer, what the matching rules
+        declare in ``invalidates`` (paths and tags), and the tags the app names in the
+        tag header.
         """
         if status not in _UNSAFE_OK_STATUS:
             return Invalidation()
