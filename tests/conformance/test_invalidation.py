@@ -4,7 +4,8 @@ A successful unsafe request (POST, PUT, PATCH, DELETE answered 2xx/3xx) invalida
 its path (every query string and variant of it), with ``invalidate_location=True``
 the same-origin ``Location`` and ``Content-Location`` of a 2xx answer, what the
 matching rules declare in ``invalidates`` (paths and tags) and the tags the app
-names in ``Cache-Tag``; ``store.invalidate()`` does the same from code. Error answers invalidate nothing.
+names in ``Cache-Tag``; ``store.invalidate()`` does the same from code. Error
+answers invalidate nothing.
 """
 
 from __future__ import annotations
