@@ -7,8 +7,12 @@ this module and its generated sync twin imports that one.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-__all__ = ["Signal"]
+__all__ = ["Signal", "sleep", "spawn"]
+
+_tasks: set[asyncio.Task[None]] = set()
 
 
 class Signal:
@@ -32,3 +36,15 @@ class Signal:
         except (asyncio.TimeoutError, TimeoutError):
             return False
         return True
+
+
+async def sleep(seconds: float) -> None:
+    """Sleep without blocking the event loop."""
+    await asyncio.sleep(seconds)
+
+
+def spawn(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``work()`` in the background on the running loop (the task is referenced)."""
+    task = asyncio.get_running_loop().create_task(work())
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
-__all__ = ["Signal"]
+__all__ = ["Signal", "sleep", "spawn"]
 
 
 class Signal:
@@ -24,3 +26,13 @@ class Signal:
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds; True if the signal was set."""
         return self._event.wait(timeout)
+
+
+def sleep(seconds: float) -> None:
+    """Sleep in this thread."""
+    time.sleep(seconds)
+
+
+def spawn(work: Callable[[], None]) -> None:
+    """Run ``work()`` in a daemon thread (the caller keeps at most one running)."""
+    threading.Thread(target=work, name="routecache-background", daemon=True).start()
