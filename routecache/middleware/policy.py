@@ -111,7 +111,7 @@ _VALIDATION_KEEP_MAX: Final = 86400.0
 class Action(enum.IntEnum):
     """What a driver does with a request."""
 
-    #: Do nothing at all: call the app, add no header (upgrades, event streams).
+    #: Do nothing at all: call the app, add no header (safe upgrades, event streams).
     PASS = 0
     #: Call the app, add ``Cache-Status`` saying why, store nothing.
     BYPASS = 1
