@@ -4,8 +4,8 @@ Each case runs a driver (the bare ASGI driver on ``AsyncRedisStore``, the bare W
 driver on ``RedisStore``) against a PRIVATE redis-server that the test pauses
 (SIGSTOP), kills or stalls; never the shared Redis on 6379. After a successful write
 the process that made it never serves the old response again, and the invalidation
-lands once Redis is back. The last case measures the stale window of the other
-processes (the figure in the README's "Coherence under faults").
+lands once Redis is back (a full Redis still deletes). One case measures the stale
+window of the other processes (the figure in the README's "Coherence under faults").
 """
 
 from __future__ import annotations
@@ -256,3 +256,27 @@ def test_the_stale_window_of_other_processes_is_bounded(
         f"retry landed after {landed:.3f}s (bound {RETRY_MAX + TIMEOUT:.2f}s)"
     )
     assert window <= RETRY_MAX + TIMEOUT + 0.1, window
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_a_put_while_redis_is_out_of_memory_never_serves_the_old_entry(
+    nodes: Callable[..., Node], redis_server: RedisServer, kind: str
+) -> None:
+    node = nodes(kind)
+    warm(node)
+    port = redis_server.port
+    assert redis_command(port, "CONFIG", "SET", "maxmemory-policy", "noeviction") == "OK"
+    assert redis_command(port, "CONFIG", "SET", "maxmemory", "1") == "OK"
+    try:
+        written = time.monotonic()
+        put, _ = node.put()
+        assert put.status == 200
+        # Deleting is allowed when Redis is full; were it refused, it would be pending.
+        for _ in range(3):
+            assert node.get().body == b"v2"
+    finally:
+        assert redis_command(port, "CONFIG", "SET", "maxmemory", "0") == "OK"
+    assert wait_until(lambda: not node.engine.pending, timeout=10.0), "never landed"
+    assert wait_until(lambda: node.get().hit, timeout=5.0)
+    assert node.get().body == b"v2"
+    assert _old_after(node, written) == []
