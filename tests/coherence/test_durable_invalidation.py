@@ -21,7 +21,10 @@ import redis
 
 import routecache
 from routecache import Rule
+from routecache.middleware import pending as pending_module
 from routecache.middleware.errors import StoreError
+from routecache.middleware.pending import PendingInvalidations
+from routecache.middleware.policy import Invalidation
 from tests.coherence._drivers import make_client
 from tests.conformance.harness import Client, Origin, Reply, Seen, wait_until
 
@@ -190,3 +193,38 @@ def test_retries_back_off_while_the_store_keeps_failing(
     assert not wait_until(lambda: faulty.calls > calls + 2, timeout=1.2)
     faulty.failing.clear()
     assert wait_until(lambda: not engine.pending, timeout=5.0)
+
+
+# -- the bookkeeping itself (no Redis) --------------------------------------------------
+
+
+def test_one_retry_loop_and_later_failures_survive_an_earlier_success() -> None:
+    pending = PendingInvalidations()
+    fault = StoreError("down")
+    assert pending.add(Invalidation(["/a"], ["t"]), fault) is True  # start the loop
+    assert pending.add(Invalidation(["/b"]), fault) is False  # one loop per engine
+    batch = pending.due()
+    assert batch is not None
+    assert batch.invalidation.paths == ("/a", "/b")
+    assert batch.invalidation.tags == ("t",)
+    # /a fails again while the batch is in flight: its success must not settle that.
+    pending.add(Invalidation(["/a"]), fault)
+    assert sorted(pending.landed(batch.invalidation, batch.seq)) == ["/b", "t"]
+    assert pending.blocks_path("/a")
+    assert not pending.blocks_path("/b")
+    assert not pending.blocks_tags(["t", "u"])
+    again = pending.due()
+    assert again is not None
+    assert pending.landed(again.invalidation, again.seq) == ["/a"]
+    assert pending.due() is None
+    assert pending.retrying is False  # the loop ends; the next failure starts another
+
+
+def test_targets_are_given_up_after_retry_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    pending = PendingInvalidations()
+    monkeypatch.setattr(pending_module, "RETRY_FOR", 0.0)
+    pending.add(Invalidation(["/a"], ["t"]), StoreError("down"))
+    assert not pending.blocks_path("/a")
+    assert not pending.blocks_tags(["t"])
+    assert pending.due() is None
+    assert not pending

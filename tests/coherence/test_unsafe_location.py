@@ -89,3 +89,30 @@ def test_a_2xx_location_is_invalidated_only_when_enabled(client: ASGIClient) -> 
     other = client.request("GET", "/items/9")
     assert other.hit
     assert other.body == nine
+
+
+def test_a_bad_invalidate_location_fails_at_start_up_naming_the_setting() -> None:
+    from django.core import checks
+    from django.test import override_settings
+    from flask import Flask
+
+    from routecache import ConfigurationError
+    from routecache.adapters.flask import RouteCache
+    from routecache.middleware.config import CacheConfig
+    from tests.adapters.django.settings import configure
+
+    with pytest.raises(ConfigurationError, match="invalidate_location must be True or False"):
+        CacheConfig(invalidate_location="yes")
+    app = Flask(__name__)
+    app.config["ROUTECACHE_INVALIDATE_LOCATION"] = 1
+    with pytest.raises(ConfigurationError, match="ROUTECACHE_INVALIDATE_LOCATION"):
+        RouteCache().init_app(app)
+    app.config["ROUTECACHE_INVALIDATE_LOCATION"] = True
+    RouteCache(app)
+    assert app.wsgi_app.policy.invalidate_location is True  # type: ignore[attr-defined]
+
+    configure()
+    with override_settings(ROUTECACHE={"INVALIDATE_LOCATION": "on"}):
+        messages = [m for m in checks.run_checks() if m.id == "routecache.E003"]
+    assert len(messages) == 1
+    assert "ROUTECACHE['INVALIDATE_LOCATION']" in messages[0].msg
