@@ -15,8 +15,8 @@ It works for Starlette, FastAPI, Litestar, Quart or a bare ASGI callable (the
 Starlette adapter adds ``@cache_route``). A hit is answered without calling the app;
 a miss streams the app's response to the client while a copy of up to
 ``max_body_size`` bytes is kept, and stores it after the last chunk went out.
-Non-HTTP scopes (lifespan, WebSocket), upgrade requests and event streams pass
-through untouched. Every decision is the policy's; this module only moves messages.
+Non-HTTP scopes (lifespan, WebSocket), and upgrade requests and event streams of safe
+methods, pass through untouched. Every decision is the policy's; this module only moves messages.
 """
 
 from __future__ import annotations

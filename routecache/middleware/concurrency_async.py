@@ -10,7 +10,9 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-__all__ = ["Background", "Signal"]
+__all__ = ["Background", "Signal", "sleep", "spawn"]
+
+_tasks: set[asyncio.Task[None]] = set()
 
 
 class Signal:
@@ -62,3 +64,15 @@ class Background:
 
     def __len__(self) -> int:
         return len(self._tasks)
+
+
+async def sleep(seconds: float) -> None:
+    """Sleep without blocking the event loop."""
+    await asyncio.sleep(seconds)
+
+
+def spawn(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``work()`` in the background on the running loop (the task is referenced)."""
+    task = asyncio.get_running_loop().create_task(work())
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Background", "Signal"]
+__all__ = ["Background", "Signal", "sleep", "spawn"]
 
 
 class Signal:
@@ -69,3 +69,13 @@ class Background:
 
     def __len__(self) -> int:
         return len(self._threads)
+
+
+def sleep(seconds: float) -> None:
+    """Sleep in this thread."""
+    time.sleep(seconds)
+
+
+def spawn(work: Callable[[], None]) -> None:
+    """Run ``work()`` in a daemon thread (the caller keeps at most one running)."""
+    threading.Thread(target=work, name="routecache-background", daemon=True).start()

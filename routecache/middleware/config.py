@@ -67,6 +67,8 @@ class CacheConfig:
         cache_control_targets: targeted cache-control fields that address routecache
             (RFC 9213), first wins (default ``["Routecache-Cache-Control"]``); add
             ``"CDN-Cache-Control"`` when routecache is your CDN tier.
+        invalidate_location: after a 2xx answer to an unsafe request, also invalidate
+            the same-origin ``Location`` / ``Content-Location`` paths (off).
     """
 
     def __init__(
@@ -90,6 +92,7 @@ class CacheConfig:
         compression: str | None = "auto",
         compress_min_size: int = 262144,
         cache_control_targets: Iterable[str] = DEFAULT_TARGETS,
+        invalidate_location: bool = False,
     ) -> None:
         self.policy = CachePolicy(
             rules,
@@ -104,6 +107,7 @@ class CacheConfig:
             debug=debug,
             max_body_size=max_body_size,
             cache_control_targets=cache_control_targets,
+            invalidate_location=invalidate_location,
         )
         if not isinstance(collapse, bool):
             raise ConfigurationError(f"collapse must be True or False, got {collapse!r}")

@@ -29,10 +29,11 @@ import uuid
 from collections import Counter
 from typing import Final
 
-from .concurrency_sync import Signal
+from .concurrency_sync import Signal, sleep, spawn
 from .entry import Codec, DecodedEntries, Entry, decode_entry
 from .errors import StoreError
 from .keys import path_hash, variant_hash
+from .pending import RETRY_FIRST, RETRY_MAX, PendingInvalidations
 from .policy import (
     Action,
     CachePolicy,
@@ -47,7 +48,7 @@ from .policy import (
     make_etag,
 )
 from .stores.base import Fence, LockState, Store
-from .stores.faults import FaultLog
+from .stores.faults import CircuitBreaker, FaultLog
 
 __all__ = ["Exchange", "Start", "SyncEngine"]
 
@@ -252,6 +253,12 @@ class SyncEngine:
         lock_wait: seconds a waiting request waits before calling the app itself (for
             another process's lock; a request of this process waits up to that long
             for its leader's call of the app, once the leader makes it).
+
+    A failed invalidation is retried in the background (see ``pending.py``); until it
+    lands, lookups of its paths and entries with its tags bypass the cache. After
+    the store's circuit breaker was open, lookups bypass the cache for
+    ``unsure_window`` seconds once the store answers again: long enough for another
+    process's pending invalidation to land.
     """
 
     def __init__(
@@ -277,6 +284,14 @@ class SyncEngine:
         #: When the leader of each flight of this process starts calling the app.
         self._fetching: dict[str, float] = {}
         self._refreshing: set[str] = set()
+        #: Invalidations that failed, retried in the background until they land.
+        self.pending = PendingInvalidations()
+        self._breaker: CircuitBreaker | None = getattr(store, "breaker", None)
+        #: A retry sleeps at most ``RETRY_MAX``, then takes at most the store's timeout.
+        self.unsure_window = RETRY_MAX + 2 * float(getattr(store, "timeout", 0.25))
+        #: 0: sure; inf: the breaker was open (unsure from the next answer); else the
+        #: monotonic time the unsure window ends.
+        self._unsure_until = 0.0
 
     # -- lookups --------------------------------------------------------------------
 
@@ -294,6 +309,9 @@ class SyncEngine:
         """Find and judge the entry for ``plan`` (a ``LOOKUP`` plan)."""
         key = plan.key
         assert key is not None
+        pending = self.pending
+        if pending.paths and pending.blocks_path(plan.facts.path):
+            return self._bypass(plan, "invalidation-pending")
         # Read with the entry: a fetch that follows writes only if nothing was
         # invalidated since (the store compares when it writes).
         fence = Fence()
@@ -301,14 +319,22 @@ class SyncEngine:
             data = self.store.get(key, fence=fence)
         except StoreError:
             return self._unavailable(plan)
+        if self._unsure_until and self._unsure():
+            return self._bypass(plan, "store-recovering")
         now = time.time()
-        verdict = self.policy.judge(plan, self._decode(data, plan), now)
+        entry = self._decode(data, plan)
+        if entry is not None and pending.tags and pending.blocks_tags(entry.tags):
+            return self._bypass(plan, "invalidation-pending")
+        verdict = self.policy.judge(plan, entry, now)
         if verdict.kind == VerdictKind.NEED_VARIANT:
             try:
                 data = self.store.get(key, verdict.variant, fence=fence)
             except StoreError:
                 return self._unavailable(plan)
-            verdict = self.policy.judge(plan, self._decode(data, plan), now, variant=True)
+            entry = self._decode(data, plan)
+            if entry is not None and pending.tags and pending.blocks_tags(entry.tags):
+                return self._bypass(plan, "invalidation-pending")
+            verdict = self.policy.judge(plan, entry, now, variant=True)
         verdict.fence = fence
         if self.collapse and plan.store_ok and verdict.collapsible:
             verdict = self._single_flight(plan, verdict)
@@ -317,7 +343,26 @@ class SyncEngine:
     def _unavailable(self, plan: RequestPlan) -> Verdict:
         plan.store_ok = False
         self.counts["store_unavailable"] += 1
+        if self._breaker is not None and self._breaker.is_open:
+            # Another process's invalidation may have failed meanwhile: be unsure for
+            # a while once the store answers again (``_unsure``).
+            self._unsure_until = float("inf")
         return Verdict(VerdictKind.FORWARD, fwd="miss", detail="store-unavailable")
+
+    def _unsure(self) -> bool:
+        """Whether the unsure window after a breaker event is still running."""
+        now = time.monotonic()
+        if self._unsure_until == float("inf"):
+            self._unsure_until = now + self.unsure_window
+        if now < self._unsure_until:
+            return True
+        self._unsure_until = 0.0
+        return False
+
+    def _bypass(self, plan: RequestPlan, detail: str) -> Verdict:
+        plan.store_ok = False
+        self.counts[detail.replace("-", "_")] += 1
+        return Verdict(VerdictKind.FORWARD, fwd="bypass", detail=detail)
 
     def _single_flight(self, plan: RequestPlan, verdict: Verdict) -> Verdict:
         key = plan.key
@@ -561,7 +606,9 @@ class SyncEngine:
                 self.store.delete(plan.key)
 
     def invalidate(self, invalidation: Invalidation) -> int:
-        """Remove what a successful unsafe request invalidates; faults are swallowed.
+        """Remove what a successful unsafe request invalidates. A store fault is not
+        raised: the invalidation is retried in the background and, until it lands,
+        this engine bypasses the cache for its paths and tags.
 
         First, this process's flights on those paths (on any path for a tag: a
         flight's tags are known only when its response arrives) stop taking
@@ -570,10 +617,47 @@ class SyncEngine:
         refused by the store's fence.
         """
         self._detach_flights(invalidation)
+        pending = self.pending
+        seq = pending.mark() if pending else 0
         try:
             removed = self.store.invalidate(path=list(invalidation.paths), tags=invalidation.tags)
-        except StoreError:
+        except StoreError as exc:
             self.counts["invalidation_failed"] += 1
+            if pending.add(invalidation, exc):
+                spawn(self._retry)
             return 0
+        if seq:
+            pending.landed(invalidation, seq)  # it covers earlier failures of its targets
         self.counts["invalidated"] += removed
         return removed
+
+    def _retry(self) -> None:
+        """Retry the pending invalidations with exponential backoff until none is left
+        (one loop per engine: a task, or a thread in the sync engine)."""
+        pending = self.pending
+        delay = RETRY_FIRST
+        try:
+            while True:
+                sleep(delay)
+                batch = pending.due()
+                if batch is None:
+                    return
+                invalidation = batch.invalidation
+                try:
+                    removed = self.store.invalidate(
+                        path=list(invalidation.paths), tags=invalidation.tags
+                    )
+                except StoreError:
+                    self.counts["invalidation_retry_failed"] += 1
+                    delay = min(delay * 2, RETRY_MAX)
+                    continue
+                settled = pending.landed(invalidation, batch.seq)
+                self.counts["invalidated"] += removed
+                self.counts["invalidation_retried"] += 1
+                logger.warning("routecache: pending invalidation of %s landed", ", ".join(settled))
+                delay = RETRY_FIRST
+        except BaseException:
+            # Cancelled (the loop closes) or a bug: the next failure starts a new loop;
+            # the pending targets keep bypassing the cache meanwhile.
+            pending.retrying = False
+            raise

@@ -113,7 +113,7 @@ _VALIDATION_KEEP_MAX: Final = 86400.0
 class Action(enum.IntEnum):
     """What a driver does with a request."""
 
-    #: Do nothing at all: call the app, add no header (upgrades, event streams).
+    #: Do nothing at all: call the app, add no header (safe upgrades, event streams).
     PASS = 0
     #: Call the app, add ``Cache-Status`` saying why, store nothing.
     BYPASS = 1
@@ -432,6 +432,10 @@ class CachePolicy:
             routecache, first wins; a valid one stands in for ``Cache-Control`` and
             ``Expires``. Add ``"CDN-Cache-Control"`` to act as the CDN tier.
         debug: add ``key=`` to ``Cache-Status``.
+        invalidate_location: after a 2xx answer to an unsafe request, also invalidate
+            the same-origin paths of its ``Location`` and ``Content-Location`` (RFC
+            9111 §4.4 makes this a MAY). Off by default: any client could otherwise
+            purge a neighbouring page (a redirect's ``Location`` never counts).
     """
 
     def __init__(
@@ -449,6 +453,7 @@ class CachePolicy:
         debug: bool = False,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         cache_control_targets: Iterable[str] = DEFAULT_TARGETS,
+        invalidate_location: bool = False,
     ) -> None:
         self._rules = rules if isinstance(rules, RuleSet) else RuleSet(rules)
         self._matches: dict[str, RuleMatch | None] = {}
@@ -458,6 +463,7 @@ class CachePolicy:
             ("honor_request_cache_control", honor_request_cache_control),
             ("expose_tag_header", expose_tag_header),
             ("debug", debug),
+            ("invalidate_location", invalidate_location),
         ):
             if not isinstance(value, bool):
                 raise ConfigurationError(f"{name} must be True or False, got {value!r}")
@@ -511,6 +517,7 @@ class CachePolicy:
         self._not_sent = self.targets.strip if expose_tag_header else self._not_kept
         self.debug = debug
         self.max_body_size = max_body_size
+        self.invalidate_location = invalidate_location
         self._forward_members: dict[tuple[str, str | None], bytes] = {}
         self._hit_members: dict[tuple[int, str | None], bytes] = {}
 
@@ -594,9 +601,13 @@ class CachePolicy:
     def plan(self, facts: RequestFacts) -> RequestPlan:
         """Decide what to do with a request before anything else happens."""
         headers = facts.headers
-        if "upgrade" in headers or "text/event-stream" in headers.get("accept", ""):
-            return RequestPlan(Action.PASS, facts)
         method = facts.method
+        if ("upgrade" in headers or "text/event-stream" in headers.get("accept", "")) and (
+            method in SAFE_METHODS or method in _SAFE_UNCACHED
+        ):
+            # Websockets and event streams pass through; an unsafe request never does
+            # (``Upgrade: h2c`` on a PUT): its success must still invalidate (§4.4).
+            return RequestPlan(Action.PASS, facts)
         match = self._match(facts.path)
         if method not in SAFE_METHODS:
             if method in _SAFE_UNCACHED:
@@ -663,9 +674,10 @@ class CachePolicy:
     ) -> Invalidation:
         """What a finished unsafe request invalidates (§4.4); empty for error answers.
 
-        The target path, the same-host ``Location`` and ``Content-Location`` paths,
-        what the matching rules declare in ``invalidates`` (paths and tags), and the
-        tags the app names in the tag header.
+        The target path, with ``invalidate_location`` the same-origin ``Location``
+        and ``Content-Location`` paths of a 2xx answer, what the matching rules
+        declare in ``invalidates`` (paths and tags), and the tags the app names in the
+        tag header.
         """
         if status not in _UNSAFE_OK_STATUS:
             return Invalidation()
@@ -674,12 +686,13 @@ class CachePolicy:
         matches = self._rules.match_all(facts.path)
         if self.honor_cache_control or any(m.rule.caches for m in matches):
             paths.append(facts.path)
-        for field in (b"location", b"content-location"):
-            uri = _first(headers, field)
-            if uri is not None:
-                path = self._same_origin_path(facts, uri.decode("latin-1"))
-                if path is not None:
-                    paths.append(path)
+        if self.invalidate_location and 200 <= status < 300:
+            for field in (b"location", b"content-location"):
+                uri = _first(headers, field)
+                if uri is not None:
+                    path = self._same_origin_path(facts, uri.decode("latin-1"))
+                    if path is not None:
+                        paths.append(path)
         tags: list[str] = []
         for m in matches:
             rule = m.rule

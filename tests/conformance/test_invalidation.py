@@ -1,10 +1,11 @@
 """Conformance: write-through invalidation.
 
 A successful unsafe request (POST, PUT, PATCH, DELETE answered 2xx/3xx) invalidates
-its path (every query string and variant of it), the same-origin ``Location`` and
-``Content-Location``, what the matching rules declare in ``invalidates`` (paths and
-tags) and the tags the app names in ``Cache-Tag``; ``store.invalidate()`` does the
-same from code. Error answers invalidate nothing.
+its path (every query string and variant of it), with ``invalidate_location=True``
+the same-origin ``Location`` and ``Content-Location`` of a 2xx answer, what the
+matching rules declare in ``invalidates`` (paths and tags) and the tags the app
+names in ``Cache-Tag``; ``store.invalidate()`` does the same from code. Error
+answers invalidate nothing.
 """
 
 from __future__ import annotations
@@ -125,7 +126,9 @@ def test_same_origin_location_and_content_location_are_invalidated(
         origin.on(f"/items/{n}", versioned(f"item {n}"))
     origin.on("/items", versioned("list"))
     host = {"host": "shop.example"}
-    client = make_client(rules=[Rule("/items", ttl=60), Rule("/items/{id}", ttl=60)])
+    client = make_client(
+        rules=[Rule("/items", ttl=60), Rule("/items/{id}", ttl=60)], invalidate_location=True
+    )
     targets = [f"/items/{n}" for n in range(1, 7)]
     for target in ["/items", *targets]:
         client.request("GET", target, host)

@@ -1216,7 +1216,7 @@ def test_4_4_location_and_content_location_on_the_same_host_are_invalidated(
             status=200,
         )
 
-    client = shared(make_client)
+    client = shared(make_client, invalidate_location=True)
     for path in paths:
         client.request("GET", path)
     origin.handlers["/target"] = lambda s: writes(s) if s.method == "POST" else _fresh("/target")

@@ -1092,10 +1092,28 @@ def test_any_caching_rule_on_the_path_makes_it_invalidated() -> None:
 def test_location_and_content_location_same_origin_only(
     location: str, expected: str | None
 ) -> None:
-    pol = policy(ITEMS)
+    pol = policy(ITEMS, invalidate_location=True)
     for field in ("location", "content-location"):
         inv = pol.invalidation(_unsafe(pol), 201, [(field.encode(), location.encode())])
         assert inv.paths == (("/items/1",) if expected is None else ("/items/1", expected))
+
+
+@pytest.mark.parametrize("status", [200, 201, 204, 301, 307, 308])
+def test_location_is_left_alone_by_default_and_for_redirects(status: int) -> None:
+    # Off by default: any client could purge a neighbouring page with an unsafe
+    # request; with the option, only a 2xx's Location counts (never a redirect's,
+    # such as Starlette's 307 from /items/7/ to /items/7).
+    location = [(b"location", b"/items/7"), (b"content-location", b"/items/8")]
+    off = policy(ITEMS)
+    assert off.invalidation(_unsafe(off, "/items/7/"), status, location).paths == ()
+    on = policy(ITEMS, invalidate_location=True)
+    paths = on.invalidation(_unsafe(on, "/items/7/"), status, location).paths
+    assert paths == (("/items/7", "/items/8") if status < 300 else ())
+
+
+def test_invalidate_location_must_be_a_bool() -> None:
+    with pytest.raises(ConfigurationError, match="invalidate_location must be True or False"):
+        policy(ITEMS, invalidate_location="yes")
 
 
 def test_rule_invalidates_are_templated_paths_and_tags() -> None:

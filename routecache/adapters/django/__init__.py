@@ -28,8 +28,9 @@ Redis entry of ``CACHES`` whose ``LOCATION`` to use), and one key per driver opt
 upper case: ``HONOR_CACHE_CONTROL``, ``HONOR_REQUEST_CACHE_CONTROL``, ``DEFAULT_TTL``,
 ``HEURISTIC_FRESHNESS``, ``CACHE_NAME``, ``TAG_HEADER``, ``EXPOSE_TAG_HEADER``,
 ``DEBUG``, ``MAX_BODY_SIZE``, ``COLLAPSE``, ``LOCK_TTL``, ``LOCK_WAIT``,
-``COMPRESSION``, ``COMPRESS_MIN_SIZE``. Without ``REDIS_URL``, ``STORE`` or ``CACHE``
-the cache lives in each process's memory (a warning is logged).
+``COMPRESSION``, ``COMPRESS_MIN_SIZE``, ``INVALIDATE_LOCATION``. Without
+``REDIS_URL``, ``STORE`` or ``CACHE`` the cache lives in each process's memory (a
+warning is logged).
 """
 
 from __future__ import annotations
