@@ -17,6 +17,7 @@ from .engine_async import AsyncEngine
 from .engine_sync import SyncEngine
 from .entry import Codec
 from .errors import ConfigurationError
+from .keys import DEFAULT_UNKEYED_HEADERS, KeyGuard
 from .policy import CachePolicy
 from .rules import DEFAULT_MAX_BODY_SIZE, Rule
 from .stores.base import AsyncStore, Store
@@ -60,6 +61,12 @@ class CacheConfig:
         lock_wait: seconds a request waits for another's fetch before fetching itself.
         compression: ``"auto"``, ``"zstd"``, ``"zlib"`` or ``None``.
         compress_min_size: bodies this large or larger are compressed in the store.
+        unkeyed_headers: request headers that rewrite the host, scheme, prefix, path or
+            method the app sees; a request carrying one bypasses the cache
+            (``detail=unkeyed-header``) unless it is trusted or stripped.
+        trusted_headers: rewriting headers the app or its middleware honours: part of
+            the key instead of a bypass (e.g. ``X-Forwarded-Proto`` behind a proxy).
+        stripped_headers: rewriting headers removed before they reach the app: ignored.
     """
 
     def __init__(
@@ -81,6 +88,9 @@ class CacheConfig:
         lock_wait: float = 10.0,
         compression: str | None = "auto",
         compress_min_size: int = 262144,
+        unkeyed_headers: Iterable[str] = DEFAULT_UNKEYED_HEADERS,
+        trusted_headers: Iterable[str] = (),
+        stripped_headers: Iterable[str] = (),
     ) -> None:
         self.policy = CachePolicy(
             rules,
@@ -94,6 +104,7 @@ class CacheConfig:
             debug=debug,
             max_body_size=max_body_size,
         )
+        self.policy.guard = KeyGuard(unkeyed_headers, trusted_headers, stripped_headers)
         if not isinstance(collapse, bool):
             raise ConfigurationError(f"collapse must be True or False, got {collapse!r}")
         self.collapse = collapse
