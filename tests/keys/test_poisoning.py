@@ -361,3 +361,24 @@ def test_the_flask_warning_set_is_bounded(store: object) -> None:
     middleware = app.extensions["routecache"].middleware
     assert len(middleware._warned) <= 256
     assert len(middleware.routes) <= 8
+
+
+# -- warming ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", WSGI_APPS)
+def test_warming_a_wsgi_app_fills_the_key_real_servers_requests_use(name: str) -> None:
+    # (ASGI warming already builds a raw_path, as uvicorn does.)
+    from routecache import MemoryStore
+    from routecache.warm import warm
+    from tests.keys._apps import APPS, WSGISender
+
+    sender = APPS[name](store=MemoryStore(), rules=RULES)
+    try:
+        inner = getattr(sender, "inner", sender)
+        assert isinstance(inner, WSGISender)
+        warm(inner.app, ["/items/1?b=2&a=1"], host="www.example.com")
+        hit = sender.send(at(b"/items/1?a=1&b=2"))
+        assert "; hit" in status(hit), status(hit)
+    finally:
+        sender.close()
