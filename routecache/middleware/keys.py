@@ -133,6 +133,8 @@ def path_hash(path: str) -> str:
 
 
 _hosts: dict[tuple[str, str], str | None] = {}
+#: Hosts known to be well-formed (whatever the scheme): the hit path's check.
+_valid_hosts: set[str] = set()
 
 
 def canonical_host(host: str, scheme: str) -> str | None:
@@ -350,8 +352,13 @@ class KeyGuard:
         the bypass (``host``, ``unkeyed-header``, ``cookie`` or the driver's reason)."""
         if facts.unkeyable is not None:
             return str(facts.unkeyable)
-        if canonical_host(facts.host, facts.scheme) is None:
-            return "host"
+        host = facts.host
+        if host not in _valid_hosts:
+            if canonical_host(host, "") is None:
+                return "host"
+            if len(_valid_hosts) >= _MEMO_SIZE:
+                _valid_hosts.clear()
+            _valid_hosts.add(host)
         headers = facts.headers
         vary: tuple[str, ...] = ()
         if rule is not None:

@@ -531,7 +531,8 @@ class CachePolicy:
 
     def _key(self, facts: RequestFacts, rule: Rule | None) -> CacheKey:
         memo = None
-        trusted = self.guard.keyed(facts)
+        guard = self.guard
+        trusted = guard.keyed(facts) if guard.trusted or facts.trusted else ()
         if rule is None or not (rule.vary or rule.vary_cookies):
             # Without header-dependent parts the key depends on these facts only.
             memo = (
