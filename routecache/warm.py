@@ -110,6 +110,9 @@ def _get_wsgi(app: Any, url: str, host: str, scheme: str, headers: dict[str, str
         "SCRIPT_NAME": "",
         "PATH_INFO": unquote(parts.path or "/").encode("utf-8").decode("latin-1"),
         "QUERY_STRING": parts.query,
+        # The raw target, as gunicorn/uWSGI give it: keys include it (issue 10).
+        "REQUEST_URI": (parts.path or "/") + ("?" + parts.query if parts.query else ""),
+        "RAW_URI": (parts.path or "/") + ("?" + parts.query if parts.query else ""),
         "SERVER_NAME": host.split(":")[0],
         "SERVER_PORT": "443" if scheme == "https" else "80",
         "SERVER_PROTOCOL": "HTTP/1.1",

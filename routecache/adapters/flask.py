@@ -140,6 +140,8 @@ CONFIG_KEYS: Final = tuple(_defaults())
 
 #: At most this many distinct ``SCRIPT_NAME`` values get rules of their own.
 _MAX_SCRIPT_NAMES: Final = 8
+#: At most this many distinct warnings are remembered (and logged) per app.
+_MAX_WARNINGS: Final = 256
 #: A URL rule's variable part: ``<name>``, ``<conv:name>``, ``<conv(args):name>``.
 _VARIABLE = re.compile(
     r"<(?:(?P<converter>[a-zA-Z_][a-zA-Z0-9_]*)(?:\((?P<arguments>.*?)\))?:)?"
@@ -354,8 +356,8 @@ class _FlaskCacheMiddleware(CacheMiddleware):
         return super().__call__(environ, start_response)
 
     def warn(self, message: str) -> None:
-        """Log ``message`` once."""
-        if message not in self._warned:
+        """Log ``message`` once (at most ``_MAX_WARNINGS`` distinct messages are kept)."""
+        if message not in self._warned and len(self._warned) < _MAX_WARNINGS:
             self._warned.add(message)
             logger.warning("routecache: %s", message)
 

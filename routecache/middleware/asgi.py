@@ -48,12 +48,23 @@ _SERVE_KINDS = (
 
 
 def facts_from_scope(scope: Scope) -> RequestFacts:
-    """The policy's view of an HTTP scope."""
+    """The policy's view of an HTTP scope: every header line (an app reads the first
+    line of a repeated field, so the lines are kept apart for the key), the raw path
+    and ``root_path`` beside the decoded path."""
     headers: dict[str, str] = {}
+    lines: dict[str, list[str]] | None = None
     for raw_name, raw_value in scope["headers"]:
         name = raw_name.decode("latin-1").lower()
         value = raw_value.decode("latin-1")
         if name in headers:
+            if name != "cookie":
+                if lines is None:
+                    lines = {}
+                seen = lines.get(name)
+                if seen is None:
+                    lines[name] = [headers[name], value]
+                else:
+                    seen.append(value)
             headers[name] += ("; " if name == "cookie" else ", ") + value
         else:
             headers[name] = value
@@ -62,6 +73,7 @@ def facts_from_scope(scope: Scope) -> RequestFacts:
         server = scope.get("server")
         host = f"{server[0]}:{server[1]}" if server else ""
     length = headers.get("content-length", "").strip()
+    raw_path = scope.get("raw_path")
     return RequestFacts(
         method=scope["method"],
         scheme=scope.get("scheme", "http"),
@@ -70,6 +82,9 @@ def facts_from_scope(scope: Scope) -> RequestFacts:
         query=scope.get("query_string", b""),
         headers=headers,
         has_body=bool(length and length != "0") or "transfer-encoding" in headers,
+        raw_path=raw_path if type(raw_path) is bytes else None,
+        prefix=scope.get("root_path", ""),
+        lines=lines,
     )
 
 

@@ -17,6 +17,7 @@ from .engine_async import AsyncEngine
 from .engine_sync import SyncEngine
 from .entry import Codec
 from .errors import ConfigurationError
+from .keys import DEFAULT_UNKEYED_HEADERS, KeyGuard
 from .policy import CachePolicy
 from .rules import DEFAULT_MAX_BODY_SIZE, Rule
 from .stores.base import AsyncStore, Store
@@ -69,6 +70,12 @@ class CacheConfig:
             ``"CDN-Cache-Control"`` when routecache is your CDN tier.
         invalidate_location: after a 2xx answer to an unsafe request, also invalidate
             the same-origin ``Location`` / ``Content-Location`` paths (off).
+        unkeyed_headers: request headers that rewrite the host, scheme, prefix, path or
+            method the app sees; a request carrying one bypasses the cache
+            (``detail=unkeyed-header``) unless it is trusted or stripped.
+        trusted_headers: rewriting headers the app or its middleware honours: part of
+            the key instead of a bypass (e.g. ``X-Forwarded-Proto`` behind a proxy).
+        stripped_headers: rewriting headers removed before they reach the app: ignored.
     """
 
     def __init__(
@@ -93,6 +100,9 @@ class CacheConfig:
         compress_min_size: int = 262144,
         cache_control_targets: Iterable[str] = DEFAULT_TARGETS,
         invalidate_location: bool = False,
+        unkeyed_headers: Iterable[str] = DEFAULT_UNKEYED_HEADERS,
+        trusted_headers: Iterable[str] = (),
+        stripped_headers: Iterable[str] = (),
     ) -> None:
         self.policy = CachePolicy(
             rules,
@@ -109,6 +119,7 @@ class CacheConfig:
             cache_control_targets=cache_control_targets,
             invalidate_location=invalidate_location,
         )
+        self.policy.guard = KeyGuard(unkeyed_headers, trusted_headers, stripped_headers)
         if not isinstance(collapse, bool):
             raise ConfigurationError(f"collapse must be True or False, got {collapse!r}")
         self.collapse = collapse

@@ -549,6 +549,11 @@ class AsyncEngine:
                 path=facts.path,
                 query=facts.query,
                 headers=headers,
+                raw_path=facts.raw_path,
+                prefix=facts.prefix,
+                lines=facts.lines,
+                trusted=facts.trusted,
+                unkeyable=facts.unkeyable,
             )
         )
         kind = (

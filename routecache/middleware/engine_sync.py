@@ -546,6 +546,11 @@ class SyncEngine:
                 path=facts.path,
                 query=facts.query,
                 headers=headers,
+                raw_path=facts.raw_path,
+                prefix=facts.prefix,
+                lines=facts.lines,
+                trusted=facts.trusted,
+                unkeyable=facts.unkeyable,
             )
         )
         kind = (

@@ -47,7 +47,7 @@ from .headers import (
     parse_uint,
     split_list,
 )
-from .keys import CacheKey, canonical_host, normalize_field, request_key, variant_hash
+from .keys import CacheKey, KeyGuard, canonical_host, field_value, request_key, variant_hash
 from .ranges import UNSATISFIABLE, if_range_holds, select_range
 from .rules import (
     DEFAULT_IGNORED_COOKIES,
@@ -148,9 +148,30 @@ class RequestFacts:
     ``headers`` maps lower-case field names to their combined value (repeated lines
     joined with ``", "``, cookies with ``"; "``). ``path`` is the decoded path, the
     mount prefix included; ``query`` the raw query string's bytes.
+
+    What keeps keys poisoning-proof (see :mod:`~routecache.middleware.keys`):
+    ``raw_path`` is the path as the server received it (``None`` when the app cannot
+    see it either), ``prefix`` the part of ``path`` the app treats as its mount point
+    (``SCRIPT_NAME``, ``root_path``), ``lines`` every line of the fields the request
+    repeats when the app can tell them apart, ``trusted`` the rewriting headers the
+    framework itself honours (keyed, not bypassed), ``unkeyable`` the driver's reason
+    why the request cannot be keyed (``Cache-Status`` detail of a bypass).
     """
 
-    __slots__ = ("has_body", "headers", "host", "method", "path", "query", "scheme")
+    __slots__ = (
+        "has_body",
+        "headers",
+        "host",
+        "lines",
+        "method",
+        "path",
+        "prefix",
+        "query",
+        "raw_path",
+        "scheme",
+        "trusted",
+        "unkeyable",
+    )
 
     def __init__(
         self,
@@ -162,6 +183,11 @@ class RequestFacts:
         query: bytes,
         headers: Mapping[str, str],
         has_body: bool = False,
+        raw_path: bytes | None = None,
+        prefix: str = "",
+        lines: Mapping[str, Sequence[str]] | None = None,
+        trusted: frozenset[str] = frozenset(),
+        unkeyable: str | None = None,
     ) -> None:
         self.method = method
         self.scheme = scheme
@@ -170,6 +196,11 @@ class RequestFacts:
         self.query = query
         self.headers = headers
         self.has_body = has_body
+        self.raw_path = raw_path
+        self.prefix = prefix
+        self.lines = lines
+        self.trusted = trusted
+        self.unkeyable = unkeyable
 
     def __repr__(self) -> str:
         return f"<RequestFacts {self.method} {self.scheme}://{self.host}{self.path}>"
@@ -457,7 +488,9 @@ class CachePolicy:
     ) -> None:
         self._rules = rules if isinstance(rules, RuleSet) else RuleSet(rules)
         self._matches: dict[str, RuleMatch | None] = {}
-        self._keys: dict[tuple[str, str, str, str, bytes], CacheKey] = {}
+        self._keys: dict[tuple[object, ...], CacheKey] = {}
+        #: What makes a request unkeyable; the driver options replace it.
+        self.guard = KeyGuard()
         for name, value in (
             ("honor_cache_control", honor_cache_control),
             ("honor_request_cache_control", honor_request_cache_control),
@@ -546,14 +579,19 @@ class CachePolicy:
 
     def _key(self, facts: RequestFacts, rule: Rule | None) -> CacheKey:
         memo = None
+        guard = self.guard
+        trusted = guard.keyed(facts) if guard.trusted or facts.trusted else ()
         if rule is None or not (rule.vary or rule.vary_cookies):
-            # Without header-dependent parts the key depends on these five facts only.
+            # Without header-dependent parts the key depends on these facts only.
             memo = (
                 "GET" if facts.method in SAFE_METHODS else facts.method,
                 facts.scheme,
                 facts.host,
                 facts.path,
                 facts.query,
+                facts.raw_path,
+                facts.prefix,
+                trusted,
             )
             key = self._keys.get(memo)
             if key is not None:
@@ -566,6 +604,10 @@ class CachePolicy:
             query=facts.query,
             headers=facts.headers,
             rule=rule,
+            raw_path=facts.raw_path,
+            prefix=facts.prefix,
+            lines=facts.lines,
+            trusted=trusted,
         )
         if memo is not None:
             if len(self._keys) >= _MEMO_SIZE:
@@ -640,6 +682,9 @@ class CachePolicy:
             and not _cookies_ignorable(cookie, rule)
         ):
             return RequestPlan(Action.BYPASS, facts, fwd="bypass", detail="cookie", rule=rule)
+        unkeyable = self.guard.check(facts, rule)
+        if unkeyable is not None:
+            return RequestPlan(Action.BYPASS, facts, fwd="bypass", detail=unkeyable, rule=rule)
         request_cc = None
         store_ok = method == "GET"
         if self.honor_request_cache_control:
@@ -712,7 +757,8 @@ class CachePolicy:
             return None
         if target.scheme != facts.scheme:
             return None
-        if canonical_host(target.netloc, target.scheme) != canonical_host(facts.host, facts.scheme):
+        host = canonical_host(target.netloc, target.scheme)
+        if host is None or host != canonical_host(facts.host, facts.scheme):
             return None
         return unquote(target.path or "/", errors="surrogateescape")
 
@@ -730,11 +776,12 @@ class CachePolicy:
             if cc is not None and cc.only_if_cached:
                 return Verdict(VerdictKind.GATEWAY_TIMEOUT, detail="only-if-cached")
             return Verdict(VerdictKind.FORWARD, fwd="vary-miss" if variant else "uri-miss")
-        if entry.vary and not self._vary_matches(entry, plan.facts.headers):
+        if entry.vary and not self._vary_matches(entry, plan.facts):
             if not variant:
                 names = [name for name, _ in entry.vary]
                 return Verdict(
-                    VerdictKind.NEED_VARIANT, variant=variant_hash(names, plan.facts.headers)
+                    VerdictKind.NEED_VARIANT,
+                    variant=variant_hash(names, plan.facts.headers, plan.facts.lines),
                 )
             if cc is not None and cc.only_if_cached:
                 return Verdict(VerdictKind.GATEWAY_TIMEOUT, detail="only-if-cached")
@@ -801,8 +848,9 @@ class CachePolicy:
         return Verdict(VerdictKind.FORWARD, entry, fwd=fwd, stale_ok=stale_ok)
 
     @staticmethod
-    def _vary_matches(entry: Entry, headers: Mapping[str, str]) -> bool:
-        return all(normalize_field(headers.get(name)) == stored for name, stored in entry.vary)
+    def _vary_matches(entry: Entry, facts: RequestFacts) -> bool:
+        headers, lines = facts.headers, facts.lines
+        return all(field_value(headers, name, lines) == stored for name, stored in entry.vary)
 
     @staticmethod
     def conditional_headers(entry: Entry) -> HeaderList:
@@ -1006,7 +1054,7 @@ class CachePolicy:
         rp.generate_etag = etag is None and 200 <= status < 300
         rp.tags = tuple(dict.fromkeys(tags))
         rp.vary = tuple(
-            (n, normalize_field(plan.facts.headers.get(n)))
+            (n, field_value(plan.facts.headers, n, plan.facts.lines))
             for n in dict.fromkeys(vary_names)
             if rule is None or n not in rule.vary
         )

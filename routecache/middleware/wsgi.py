@@ -25,7 +25,7 @@ import io
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Final
 
 from .config import CacheConfig
 from .engine_sync import Exchange, Start
@@ -65,6 +65,10 @@ def _wsgi_path(environ: Environ) -> str:
     raw = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
     # PEP 3333 strings are latin-1 decoded bytes; ASGI paths are UTF-8: match them.
     return raw.encode("latin-1").decode("utf-8", "surrogateescape") or "/"
+
+
+def _decoded(text: str) -> str:
+    return text.encode("latin-1").decode("utf-8", "surrogateescape")
 
 
 _ENVIRON_KEYS: dict[str, str] = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
@@ -119,13 +123,55 @@ class EnvironHeaders(Mapping[str, str]):
         return sum(1 for _ in self)
 
 
+#: The headers werkzeug's ``ProxyFix`` turns into the environ's host, scheme, port and
+#: prefix; when it ran (outside the cache), the key includes them.
+_PROXY_FIX_HEADERS: Final = frozenset(
+    {
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+    }
+)
+
+
+def raw_target(environ: Mapping[str, Any]) -> tuple[bytes | None, str | None]:
+    """The raw path of the request target (through the ``?`` when there is one) from
+    ``RAW_URI``/``REQUEST_URI``, and why the request is unkeyable (``raw-target``)
+    when they disagree with each other or their query with ``QUERY_STRING``. ``(None, None)``
+    when the server exposes no raw target (the app sees only the decoded path)."""
+    raw = environ.get("RAW_URI")
+    uri = environ.get("REQUEST_URI")
+    if raw is None:
+        raw = uri
+    elif uri is not None and uri != raw:
+        return None, "raw-target"
+    if raw is None:
+        return None, None
+    if not isinstance(raw, str):
+        return None, "raw-target"
+    path, sep, query = raw.partition("?")
+    # Without a "?" the URI holds no query (werkzeug's test EnvironBuilder); the app
+    # then sees the query in QUERY_STRING only, which is keyed.
+    if sep and query != environ.get("QUERY_STRING", ""):
+        return None, "raw-target"
+    try:
+        return (path + sep).encode("latin-1"), None
+    except UnicodeEncodeError:  # not a PEP 3333 string
+        return None, "raw-target"
+
+
 def facts_from_environ(environ: Environ) -> RequestFacts:
-    """The policy's view of a WSGI environ."""
+    """The policy's view of a WSGI environ: the decoded ``SCRIPT_NAME`` and
+    ``PATH_INFO`` the app routes on, and the raw target the server received."""
     headers = EnvironHeaders(environ)
     length = (environ.get("CONTENT_LENGTH") or "").strip()
     host = environ.get("HTTP_HOST") or (
         f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
     )
+    raw_path, unkeyable = raw_target(environ)
+    script = environ.get("SCRIPT_NAME", "")
     return RequestFacts(
         method=environ.get("REQUEST_METHOD", "GET").upper(),
         scheme=environ.get("wsgi.url_scheme", "http"),
@@ -134,6 +180,10 @@ def facts_from_environ(environ: Environ) -> RequestFacts:
         query=environ.get("QUERY_STRING", "").encode("latin-1"),
         headers=headers,
         has_body=(bool(length) and length != "0") or "HTTP_TRANSFER_ENCODING" in environ,
+        raw_path=raw_path,
+        prefix=_decoded(script) if script else "",
+        trusted=_PROXY_FIX_HEADERS if "werkzeug.proxy_fix.orig" in environ else frozenset(),
+        unkeyable=unkeyable,
     )
 
 

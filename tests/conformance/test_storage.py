@@ -46,7 +46,14 @@ def test_a_corrupt_entry_is_a_clean_miss_and_is_replaced(
     headers = {"host": HOST}
     client.request("GET", "/items/1", headers)
     key = request_key(
-        method="GET", scheme="http", host=HOST, path="/items/1", query=b"", headers={}, rule=RULE
+        method="GET",
+        scheme="http",
+        host=HOST,
+        path="/items/1",
+        query=b"",
+        headers={},
+        rule=RULE,
+        raw_path=b"/items/1",  # every binding's server gives the raw path
     )
     valid = store.get(key)  # type: ignore[attr-defined]
     assert valid, "the entry is not where the key layout says it is"

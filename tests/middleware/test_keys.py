@@ -16,7 +16,7 @@ from routecache.middleware.keys import (
     CacheKey,
     canonical_host,
     canonical_query,
-    normalize_field,
+    field_value,
     path_hash,
     request_key,
     variant_hash,
@@ -71,7 +71,6 @@ def test_scheme_is_part_of_the_key() -> None:
         ("[::1]:443", "[::1]", "https", True),
         ("[::1]:8443", "[::1]", "https", False),
         ("example.com", "example.org", "https", False),
-        (" example.com ", "example.com", "https", True),
     ],
 )
 def test_host_is_lower_cased_and_default_port_dropped(
@@ -89,6 +88,33 @@ def test_canonical_host() -> None:
     assert canonical_host("example.com:443", "wss") == "example.com"
 
 
+@pytest.mark.parametrize(
+    "host",
+    [
+        "h:8080:80",  # two ports: what does the app see? Not keyable.
+        " example.com ",
+        "example.com, evil.example",  # two Host lines joined
+        "example.com,evil.example",
+        "exa mple.com",
+        "\u212aey.example",  # KELVIN SIGN lower-cases to an ASCII k
+        "",
+        "example.com:8o",
+        "[::1",
+    ],
+)
+def test_malformed_hosts_are_not_keyable(host: str) -> None:
+    assert canonical_host(host, "http") is None
+    with pytest.raises(ValueError, match="not a host"):
+        key(host=host)
+
+
+def test_only_a_lone_default_port_is_dropped() -> None:
+    assert canonical_host("h:8080", "http") == "h:8080"
+    assert canonical_host("h:80", "http") == "h"
+    assert canonical_host("h:080", "http") == "h:080"
+    assert key(host="h:8080") != key(host="h:80")
+
+
 def test_path_is_exact() -> None:
     assert key("/items") != key("/items/")
     assert key("/items") != key("/Items")
@@ -100,22 +126,41 @@ def test_query_params_sorted_by_name_repeats_kept_in_order() -> None:
     assert key(query=b"a=1&b=2&a=3") == key(query=b"a=1&a=3&b=2")
     assert key(query=b"a=1&a=3") != key(query=b"a=3&a=1")
     assert key(query=b"a=1&a=1") != key(query=b"a=1")
-    assert canonical_query(b"b=2&a=1&c=&a=0", None) == [
-        ("a", "1"),
-        ("a", "0"),
-        ("b", "2"),
-        ("c", ""),
-    ]
+    assert canonical_query(b"b=2&a=1&c=&a=0", None) == [b"a=1", b"a=0", b"b=2", b"c="]
+    # Sorted by the raw name: an escaped name sorts where its escape does.
+    assert canonical_query(b"b=1&%61=2&a=3", None) == [b"%61=2", b"a=3", b"b=1"]
 
 
-def test_query_encoding_is_canonical() -> None:
-    assert key(query=b"q=%41") == key(query=b"q=A")
-    assert key(query=b"q=a+b") == key(query=b"q=a%20b")
-    assert key(query=b"q=a%2Bb") != key(query=b"q=a+b")
-    assert key(query=b"q=%e9") == key(query=b"q=%E9")
-    assert key(query=b"q=%C3%A9") != key(query=b"q=%E9")  # different bytes stay different
-    assert key(query=b"a=1&&b=2") == key(query=b"a=1&b=2")
-    assert key(query=b"") == key(query=b"&")
+def test_query_is_keyed_raw_never_decoded() -> None:
+    # An app that reads the raw query (a proxy) answers each of these differently.
+    assert key(query=b"q=%41") != key(query=b"q=A")
+    assert key(query=b"q=a+b") != key(query=b"q=a%20b")
+    assert key(query=b"q=%e9") != key(query=b"q=%E9")
+    assert key(query=b"a=1&&b=2") != key(query=b"a=1&b=2")
+    assert key(query=b"") != key(query=b"&")
+    assert key(query=b"a=%26") != key(query=b"a=&")
+    assert key(query=b"q=%zz") != key(query=b"q=%25zz")
+
+
+def test_raw_path_prefix_and_trusted_headers_are_keyed() -> None:
+    def k(**kw: object) -> CacheKey:
+        return request_key(
+            method="GET",
+            scheme="http",
+            host="h",
+            path="/p/q",
+            query=b"",
+            headers={},
+            rule=None,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    assert k(raw_path=b"/p%2Fq") != k(raw_path=b"/p/q")
+    assert k(raw_path=b"/p/q") != k()
+    assert k(raw_path=b"/p/q?") != k(raw_path=b"/p/q")
+    assert k(prefix="/p") != k(prefix="")
+    assert k(trusted=(("x-forwarded-proto", "https"),)) != k(trusted=(("x-forwarded-proto", None),))
+    assert k(raw_path=b"/p/q") == k(raw_path=b"/p/q")
 
 
 def test_query_values_with_separators_are_not_confused() -> None:
@@ -155,11 +200,13 @@ def test_declared_vary_is_part_of_the_key_absent_distinct_from_empty() -> None:
     empty = key(headers={"accept-language": ""}, rule=rule)
     assert absent != empty
     assert absent != en
-    # List members are trimmed: the same list written differently is one variant.
-    assert key(headers={"accept-language": "en, fr"}, rule=rule) == key(
+    # Values are keyed exactly as sent: an app may read them byte for byte.
+    assert key(headers={"accept-language": "en, fr"}, rule=rule) != key(
         headers={"accept-language": "en,fr"}, rule=rule
     )
-    assert key(headers={"accept-language": " en "}, rule=rule) == en
+    assert key(headers={"accept-language": ", fr"}, rule=rule) != key(
+        headers={"accept-language": "fr"}, rule=rule
+    )
     # Without the rule's vary, the header does not matter.
     assert key(headers={"accept-language": "fr"}) == key(headers={})
 
@@ -175,7 +222,10 @@ def test_vary_cookies_key_on_named_cookie_values() -> None:
     assert k("lang=en") != k("lang=fr")
     assert k(None) != k("lang=")
     assert k(None) == k("other=1")
-    assert k("lang=en; lang=fr") == k("lang=en")  # the first one counts
+    # Every cookie of the name counts, in order (frameworks read the first or the last).
+    assert k("lang=en; lang=fr") != k("lang=en")
+    assert k("lang=en; lang=fr") != k("lang=fr")
+    assert k("lang=en; lang=fr") != k("lang=fr; lang=en")
     # A cookie value is not a header value: vary and vary_cookies never collide.
     both = Rule("/items", vary=["x-lang"], vary_cookies=["lang"])
     assert key(headers={"x-lang": "en"}, rule=both) != key(headers={"cookie": "lang=en"}, rule=both)
@@ -206,17 +256,19 @@ def test_cache_key_equality_and_hash() -> None:
     assert a != "not a key"
 
 
-def test_normalize_field() -> None:
-    assert normalize_field(None) is None
-    assert normalize_field("  gzip ") == "gzip"
-    assert normalize_field("gzip , br,,deflate") == "gzip,br,deflate"
-    assert normalize_field('"a, b", c') == '"a, b",c'
+def test_field_value_is_exact_and_keeps_repeated_lines_apart() -> None:
+    assert field_value({}, "a") is None
+    assert field_value({"a": " gzip "}, "a") == " gzip "
+    assert field_value({"a": ", fr"}, "a", {"a": ["", "fr"]}) == "\nfr"
+    assert field_value({"a": "x, y"}, "a", {"a": ["x, y"]}) != field_value(
+        {"a": "x, y"}, "a", {"a": ["x", "y"]}
+    )
 
 
 def test_variant_hash_distinguishes_values_absent_and_names() -> None:
     names = ["accept-encoding"]
     gzip = variant_hash(names, {"accept-encoding": "gzip"})
-    assert gzip == variant_hash(names, {"accept-encoding": " gzip "})
+    assert gzip != variant_hash(names, {"accept-encoding": " gzip "})
     assert gzip != variant_hash(names, {"accept-encoding": "br"})
     assert variant_hash(names, {}) != variant_hash(names, {"accept-encoding": ""})
     assert variant_hash(["a", "b"], {"a": "1"}) != variant_hash(["a", "b"], {"b": "1"})
@@ -236,15 +288,8 @@ class Req:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-_PCT = re.compile(rb"%([0-9A-Fa-f]{2})")
-
-
-def _unescape(raw: bytes) -> bytes:
-    return _PCT.sub(lambda m: bytes([int(m.group(1), 16)]), raw.replace(b"+", b" "))
-
-
 def _kept(name: bytes, rule: Rule | None) -> bool:
-    if rule is None:
+    if rule is None or b"%" in name or b"+" in name:
         return True
     text = name.decode("latin-1")
     if rule.params is not None and not any(fnmatch.fnmatchcase(text, g) for g in rule.params):
@@ -252,42 +297,32 @@ def _kept(name: bytes, rule: Rule | None) -> bool:
     return not any(fnmatch.fnmatchcase(text, g) for g in rule.ignore_params)
 
 
-def _list_value(value: str | None) -> str | None:
-    if value is None:
-        return None
-    return ",".join(p.strip() for p in value.split(",") if p.strip())
-
-
-def _cookie(header: str | None, name: str) -> str | None:
+def _cookies(header: str | None, name: str) -> tuple[str, ...]:
+    out = []
     for part in (header or "").split(";"):
         k, eq, v = part.partition("=")
         if eq and k.strip() == name:
-            return v.strip()
-    return None
+            out.append(v.strip())
+    return tuple(out)
 
 
 def canonical(req: Req, rule: Rule | None) -> tuple[object, ...]:
     """What the brief says identifies a request, written independently of keys.py."""
-    host = req.host.strip().lower()
+    host = req.host.lower()
     default = {"http": ":80", "https": ":443"}[req.scheme]
-    if host.endswith(default):
+    if host.endswith(default) and host.count(":") == 1:
         host = host[: -len(default)]
-    pairs = []
-    for part in req.query.split(b"&"):
-        if not part:
-            continue
-        name, _, value = part.partition(b"=")
-        pairs.append((_unescape(name), _unescape(value)))
-    pairs = [p for p in pairs if _kept(p[0], rule)]
-    pairs.sort(key=lambda p: p[0])  # stable: repeats keep their order
+    segments = req.query.split(b"&") if req.query else []
+    segments = [s for s in segments if _kept(s.partition(b"=")[0], rule)]
+    segments.sort(key=lambda s: s.partition(b"=")[0])  # stable: repeats keep their order
     vary: tuple[object, ...] = ()
     if rule is not None:
         vary = (
-            tuple(_list_value(req.headers.get(n)) for n in rule.vary),
-            tuple(_cookie(req.headers.get("cookie"), n) for n in rule.vary_cookies),
+            tuple(req.headers.get(n) for n in rule.vary),
+            tuple(_cookies(req.headers.get("cookie"), n) for n in rule.vary_cookies),
         )
     method = "GET" if req.method in ("GET", "HEAD") else req.method
-    return (method, req.scheme, host, req.path, tuple(pairs), vary)
+    return (method, req.scheme, host, req.path, tuple(segments), vary)
 
 
 def _key_of(req: Req, rule: Rule | None) -> CacheKey:

@@ -364,9 +364,12 @@ def test_judge_vary_match_need_variant_and_vary_miss() -> None:
     # The secondary key held a variant for other request values: a vary miss.
     miss = pol.judge(br, e, NOW, variant=True)
     assert (miss.kind, miss.fwd) == (VerdictKind.FORWARD, "vary-miss")
-    # Normalised values match (§4.1): whitespace around list members.
-    spaced = lookup(pol, headers={"accept-encoding": " gzip "})
-    assert pol.judge(spaced, e, NOW).kind == VerdictKind.FRESH
+    # Values are compared exactly (an app may read them byte for byte): no normalisation.
+    spaced = lookup(pol, headers={"accept-encoding": "gzip, br"})
+    assert pol.judge(spaced, e, NOW).kind == VerdictKind.NEED_VARIANT
+    assert pol.judge(lookup(pol, headers={"accept-encoding": ", gzip"}), e, NOW).kind == (
+        VerdictKind.NEED_VARIANT
+    )
     absent = entry(vary=[("accept-encoding", None)])
     assert pol.judge(lookup(pol), absent, NOW).kind == VerdictKind.FRESH
     assert pol.judge(lookup(pol, headers={"accept-encoding": ""}), absent, NOW).kind == (

@@ -14,14 +14,17 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import Any, Final
 
+from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.wsgi import WSGIRequest
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.http.cookie import SimpleCookie
 from django.http.response import ResponseHeaders
 
 from ...middleware.policy import HeaderList, RequestFacts, Served
-from ...middleware.wsgi import EnvironHeaders
+from ...middleware.wsgi import EnvironHeaders, raw_target
 
 __all__ = [
     "ServedResponse",
@@ -61,24 +64,82 @@ def _raw_query(request: HttpRequest) -> bytes:
         return query.encode("utf-8")
 
 
+_PROXY_SETTINGS: Final = frozenset(
+    {"USE_X_FORWARDED_HOST", "USE_X_FORWARDED_PORT", "SECURE_PROXY_SSL_HEADER"}
+)
+_trusted_now: list[frozenset[str]] = []
+
+
+def _trusted() -> frozenset[str]:
+    """The rewriting headers Django itself honours under the current settings: their
+    effect is in ``get_host()``/``scheme``, and they are keyed rather than bypassed."""
+    if _trusted_now:
+        return _trusted_now[0]
+    names = set()
+    if settings.USE_X_FORWARDED_HOST:
+        names.add("x-forwarded-host")
+    if settings.USE_X_FORWARDED_PORT:
+        names.add("x-forwarded-port")
+    proxy_ssl = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if isinstance(proxy_ssl, (tuple, list)) and proxy_ssl and isinstance(proxy_ssl[0], str):
+        key = proxy_ssl[0]
+        if key.startswith("HTTP_"):
+            names.add(key[5:].lower().replace("_", "-"))
+    trusted = frozenset(names)
+    _trusted_now[:] = [trusted]
+    return trusted
+
+
+@receiver(setting_changed)
+def _proxy_settings_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in _PROXY_SETTINGS:
+        _trusted_now.clear()
+
+
 def facts_from_request(request: HttpRequest) -> RequestFacts:
-    """The policy's view of a Django request: ``request.path`` (script prefix
-    included), the raw query string, the headers of ``request.META`` and the Host
-    header as sent (not ``get_host()``, which validates it)."""
+    """The policy's view of a Django request, as Django gives it to the view:
+    ``get_host()`` and ``scheme`` (so ``USE_X_FORWARDED_HOST``/``_PORT`` and
+    ``SECURE_PROXY_SSL_HEADER`` count, and those headers are keyed), ``request.path``
+    with its script prefix (``FORCE_SCRIPT_NAME`` included) keyed apart from the
+    ``path_info`` Django routes on, the raw target and query, and ``request.META``."""
     meta = request.META
     # META is a WSGI environ (or Django's equivalent under ASGI): fields are read from
     # it on demand, as the WSGI driver does.
     headers = EnvironHeaders(meta)
     length = str(meta.get("CONTENT_LENGTH") or "").strip()
-    host = meta.get("HTTP_HOST") or f"{meta.get('SERVER_NAME', '')}:{meta.get('SERVER_PORT', '')}"
+    unkeyable = None
+    # What get_host() returns when it does not raise (USE_X_FORWARDED_HOST/_PORT
+    # honoured), without its ALLOWED_HOSTS check (a third of a hit's facts otherwise);
+    # a disallowed host is Django's to refuse, a malformed one bypasses.
+    raw_host = getattr(request, "_get_raw_host", None)
+    try:
+        host = raw_host() if raw_host is not None else request.get_host()
+    except Exception:  # DisallowedHost: Django answers 400 itself
+        host, unkeyable = "", "host"
+    scope = getattr(request, "scope", None)
+    if isinstance(scope, Mapping):
+        raw = scope.get("raw_path")
+        raw_path = raw if type(raw) is bytes else None
+    else:
+        raw_path, reason = raw_target(meta)
+        unkeyable = unkeyable or reason
+    path, path_info = request.path, request.path_info
+    if path.endswith(path_info):
+        prefix = path[: len(path) - len(path_info)]
+    else:
+        prefix, unkeyable = "", unkeyable or "raw-target"
     return RequestFacts(
         method=(request.method or "GET").upper(),
         scheme=request.scheme or "http",
-        host=str(host),
-        path=request.path,
+        host=host,
+        path=path,
         query=_raw_query(request),
         headers=headers,
         has_body=(bool(length) and length != "0") or "HTTP_TRANSFER_ENCODING" in meta,
+        raw_path=raw_path,
+        prefix=prefix,
+        trusted=_trusted(),
+        unkeyable=unkeyable,
     )
 
 

@@ -1,0 +1,1 @@
+"""Poisoning-proof keys (issue 10): raw requests through every adapter."""
