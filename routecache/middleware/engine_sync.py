@@ -300,7 +300,10 @@ class SyncEngine:
         except StoreError:
             return self._unavailable(plan)
         now = time.time()
-        verdict = self.policy.judge(plan, self._decode(data, plan), now)
+        entry = self._decode(data, plan)
+        if entry is None and data is not None:
+            self.delete(plan)  # not an entry: never left to be read again
+        verdict = self.policy.judge(plan, entry, now)
         if verdict.kind == VerdictKind.NEED_VARIANT:
             try:
                 data = self.store.get(key, verdict.variant)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, StoreError
 from ..keys import CacheKey
 from .base import KeySpace, LockState, as_paths
 from .faults import CircuitBreaker, FaultLog
@@ -32,6 +32,7 @@ from .redis_common import (
     classify_keys,
     group_by_slot,
     is_cluster_client,
+    is_wrong_type,
     make_sync_client,
     now_ms,
     twin_store,
@@ -136,16 +137,28 @@ class RedisStore:
         return twin_store(self, want_async=False)
 
     def get(self, key: CacheKey, variant: str | None = None) -> bytes | None:
-        """One ``GET``: the encoded entry, or ``None``."""
+        """One ``GET``: the encoded entry, or ``None``.
+
+        A key of another Redis type at the entry's address (``WRONGTYPE``) is no entry:
+        it is deleted and counted (``wrong_type``), and the lookup is a miss.
+        """
         name = self.keys.entry(key, variant)
-        if self._fast_get is not None:
-            # The multiplexed connection enforces the timeout itself (one timer).
-            with self._guard("get", timed=False):
-                fast: bytes | None = self._fast_get.get(name)
-                return fast
-        with self._guard("get"):
-            data: bytes | None = self.client.get(name)
-            return data
+        try:
+            if self._fast_get is not None:
+                # The multiplexed connection enforces the timeout itself (one timer).
+                with self._guard("get", timed=False):
+                    fast: bytes | None = self._fast_get.get(name)
+                    return fast
+            with self._guard("get"):
+                data: bytes | None = self.client.get(name)
+                return data
+        except StoreError as exc:
+            if exc.__cause__ is None or not is_wrong_type(exc.__cause__):
+                raise
+        self.faults.counts["wrong_type"] += 1
+        with self._guard("delete"):
+            self.client.delete(name)
+        return None
 
     def set(
         self,
