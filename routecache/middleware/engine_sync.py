@@ -46,6 +46,7 @@ from .policy import (
     VerdictKind,
     make_etag,
 )
+from .refresh import refresh_headers
 from .stores.base import LockState, Store
 from .stores.faults import FaultLog
 
@@ -56,17 +57,6 @@ logger = logging.getLogger("routecache")
 #: Request fields replaced when the engine sends its own conditional request.
 _CONDITIONALS: Final = frozenset(
     {b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since", b"if-range"}
-)
-_REFRESH_DROPPED: Final = frozenset(
-    {
-        "authorization",
-        "if-none-match",
-        "if-modified-since",
-        "if-match",
-        "if-unmodified-since",
-        "if-range",
-        "range",
-    }
 )
 
 
@@ -453,8 +443,8 @@ class SyncEngine:
         """An exchange to refresh a served entry in the background, or ``None`` when
         nothing needs doing or another worker (any process) already refreshes it.
 
-        Its ``plan.facts`` describe the request to send the app (a ``GET``, without
-        the client's conditionals and credentials).
+        Its ``plan.facts`` describe the request to send the app: an anonymous ``GET``
+        built from the key's facts (see ``refresh.py``).
         """
         entry, key = verdict.entry, plan.key
         if (
@@ -480,7 +470,7 @@ class SyncEngine:
             self._refreshing.discard(name)
             return None
         facts = plan.facts
-        headers = {k: v for k, v in facts.headers.items() if k not in _REFRESH_DROPPED}
+        headers = refresh_headers(plan, entry)
         refresh_plan = self.policy.plan(
             RequestFacts(
                 method="GET",
