@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from routecache import Codec, Entry, Rule
-from routecache.middleware.entry import decode_entry
+from routecache.middleware.entry import DecodedEntries, decode_entry
 from routecache.middleware.keys import request_key
 from routecache.middleware.policy import CachePolicy, RequestFacts
 
@@ -89,6 +89,17 @@ def test_decode(benchmark: Any, size: int, compression: str | None) -> None:
     """Decoding an entry: the per-hit cost of the codec."""
     data = Codec(compression, compress_min_size=16384).encode(_entry(size))
     entry = benchmark(decode_entry, data)
+    assert entry is not None
+    assert len(entry.body) == size
+
+
+@pytest.mark.parametrize("size", [1024, 65536])
+def test_decode_memoised(benchmark: Any, size: int) -> None:
+    """The hit path's decode of a hot key: the engine's memo of recent writes (the
+    checksum is still verified on every call)."""
+    data = Codec(None).encode(_entry(size))
+    memo = DecodedEntries()
+    entry = benchmark(memo.decode, "digest", data)
     assert entry is not None
     assert len(entry.body) == size
 

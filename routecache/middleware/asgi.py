@@ -28,6 +28,7 @@ from typing import Any
 from .config import CacheConfig
 from .engine_async import Exchange
 from .policy import Action, CachePolicy, RequestFacts, Served, VerdictKind
+from .refresh import refresh_scope
 from .tee import BodyTee
 
 __all__ = ["CacheMiddleware", "facts_from_scope"]
@@ -191,9 +192,13 @@ class CacheMiddleware:
         self.policy = self.config.policy
         self.engine = self.config.async_engine()
         self.store = self.engine.store
+        self._lifespan_state: dict[str, Any] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                # The app's own state (not any request's): background refreshes get it.
+                self._lifespan_state = scope.get("state")
             await self.app(scope, receive, send)
             return
         try:
@@ -252,12 +257,16 @@ class CacheMiddleware:
         await exchange.finish(relay.body())
 
     async def _refresh(self, scope: Scope, exchange: Exchange) -> None:
-        """Call the app for a background refresh; its response goes to the store only."""
+        """Call the app for a background refresh; its response goes to the store only.
+
+        The refresh is an anonymous request built from the key's facts: nothing the
+        server or an outer middleware put in ``scope`` for this user goes along.
+        """
         facts = exchange.plan.facts
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in facts.headers.items()]
-        sub = dict(scope)
-        sub["method"] = "GET"
-        sub["headers"] = exchange.request_headers(headers) or headers
+        sub = refresh_scope(
+            scope, exchange.request_headers(headers) or headers, facts.query, self._lifespan_state
+        )
         relay = _Relay(exchange, _discard)
         sent_body = False
 

@@ -46,6 +46,7 @@ from .policy import (
     VerdictKind,
     make_etag,
 )
+from .refresh import refresh_headers
 from .stores.base import AsyncStore, Fence, LockState
 from .stores.faults import CircuitBreaker, FaultLog
 
@@ -56,17 +57,6 @@ logger = logging.getLogger("routecache")
 #: Request fields replaced when the engine sends its own conditional request.
 _CONDITIONALS: Final = frozenset(
     {b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since", b"if-range"}
-)
-_REFRESH_DROPPED: Final = frozenset(
-    {
-        "authorization",
-        "if-none-match",
-        "if-modified-since",
-        "if-match",
-        "if-unmodified-since",
-        "if-range",
-        "range",
-    }
 )
 
 
@@ -328,6 +318,8 @@ class AsyncEngine:
         entry = self._decode(data, plan)
         if entry is not None and pending.tags and pending.blocks_tags(entry.tags):
             return self._bypass(plan, "invalidation-pending")
+        if entry is None and data is not None:
+            await self.delete(plan)  # not an entry: never left to be read again
         verdict = self.policy.judge(plan, entry, now)
         if verdict.kind == VerdictKind.NEED_VARIANT:
             try:
@@ -512,8 +504,8 @@ class AsyncEngine:
         """An exchange to refresh a served entry in the background, or ``None`` when
         nothing needs doing or another worker (any process) already refreshes it.
 
-        Its ``plan.facts`` describe the request to send the app (a ``GET``, without
-        the client's conditionals and credentials).
+        Its ``plan.facts`` describe the request to send the app: an anonymous ``GET``
+        built from the key's facts (see ``refresh.py``).
         """
         entry, key = verdict.entry, plan.key
         if (
@@ -540,7 +532,7 @@ class AsyncEngine:
             self._refreshing.discard(name)
             return None
         facts = plan.facts
-        headers = {k: v for k, v in facts.headers.items() if k not in _REFRESH_DROPPED}
+        headers = refresh_headers(plan, entry)
         refresh_plan = self.policy.plan(
             RequestFacts(
                 method="GET",

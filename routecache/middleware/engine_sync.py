@@ -47,6 +47,7 @@ from .policy import (
     VerdictKind,
     make_etag,
 )
+from .refresh import refresh_headers
 from .stores.base import Fence, LockState, Store
 from .stores.faults import CircuitBreaker, FaultLog
 
@@ -57,17 +58,6 @@ logger = logging.getLogger("routecache")
 #: Request fields replaced when the engine sends its own conditional request.
 _CONDITIONALS: Final = frozenset(
     {b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since", b"if-range"}
-)
-_REFRESH_DROPPED: Final = frozenset(
-    {
-        "authorization",
-        "if-none-match",
-        "if-modified-since",
-        "if-match",
-        "if-unmodified-since",
-        "if-range",
-        "range",
-    }
 )
 
 
@@ -325,6 +315,8 @@ class SyncEngine:
         entry = self._decode(data, plan)
         if entry is not None and pending.tags and pending.blocks_tags(entry.tags):
             return self._bypass(plan, "invalidation-pending")
+        if entry is None and data is not None:
+            self.delete(plan)  # not an entry: never left to be read again
         verdict = self.policy.judge(plan, entry, now)
         if verdict.kind == VerdictKind.NEED_VARIANT:
             try:
@@ -509,8 +501,8 @@ class SyncEngine:
         """An exchange to refresh a served entry in the background, or ``None`` when
         nothing needs doing or another worker (any process) already refreshes it.
 
-        Its ``plan.facts`` describe the request to send the app (a ``GET``, without
-        the client's conditionals and credentials).
+        Its ``plan.facts`` describe the request to send the app: an anonymous ``GET``
+        built from the key's facts (see ``refresh.py``).
         """
         entry, key = verdict.entry, plan.key
         if (
@@ -537,7 +529,7 @@ class SyncEngine:
             self._refreshing.discard(name)
             return None
         facts = plan.facts
-        headers = {k: v for k, v in facts.headers.items() if k not in _REFRESH_DROPPED}
+        headers = refresh_headers(plan, entry)
         refresh_plan = self.policy.plan(
             RequestFacts(
                 method="GET",

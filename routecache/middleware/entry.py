@@ -1,6 +1,6 @@
 """The stored response and its versioned binary codec (never pickle).
 
-Layout of version 1 (all integers big-endian)::
+Layout of version 2 (all integers big-endian)::
 
     magic  b"RCE" | version u8 | status u16 | flags u8 | codec u8
     stored_at f64 | initial_age f64 | fresh_for f64 | swr f64 | sie f64
@@ -11,10 +11,17 @@ Layout of version 1 (all integers big-endian)::
     headers   : u32 length + name NUL value NUL name NUL value ... (2 x n_headers parts;
                 HTTP forbids NUL in field names and values, RFC 9110 §5.5)
     body      : u32 raw length | u32 stored length | stored bytes (zlib/zstd or raw)
+    checksum  : u64 XXH3-64 of every byte before it
 
-The buffer must end exactly where the body ends. :func:`decode_entry` returns ``None``
-for anything that does not follow this layout (foreign data, truncation, another
-version, a body that fails to decompress), so a bad entry is a miss, never an error.
+The buffer must end exactly where the checksum ends. :func:`decode_entry` returns
+``None`` for anything that does not follow this layout (foreign data, truncation,
+another version, a checksum that does not match, a body that fails to decompress), so
+a bad entry is a miss, never an error. Header names must be lower-case RFC 9110 tokens
+and values valid field values (no CR, LF, NUL or other controls, no surrounding
+whitespace), and framing or hop-by-hop fields (``Content-Length``,
+``Transfer-Encoding``, ``Connection``...) are refused: replaying an entry can never
+inject a header or break the connection, whoever wrote it. zstd frames carry their
+own content checksum as well.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ import zlib
 from collections.abc import Sequence
 from typing import Any, Final
 
+import xxhash
+
 __all__ = [
     "FLAG_MUST_REVALIDATE",
     "FLAG_NO_CACHE",
@@ -35,10 +44,12 @@ __all__ = [
     "Entry",
     "decode_entry",
     "encode_entry",
+    "intact",
 ]
 
 MAGIC: Final = b"RCE"
-VERSION: Final = 1
+#: Version 1 had no checksum: such entries are misses (and are overwritten).
+VERSION: Final = 2
 
 #: Every reuse must be validated with the origin first (``no-cache``).
 FLAG_NO_CACHE: Final = 1
@@ -54,7 +65,27 @@ _HEAD = struct.Struct(">3sBHBBdddddHBH")
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _BODY = struct.Struct(">II")
+_U64 = struct.Struct(">Q")
 _NONE16: Final = 0xFFFF
+_checksum = xxhash.xxh3_64_intdigest
+
+#: Bytes of a header name (a lower-case RFC 9110 token) and of a field value (§5.5:
+#: visible characters, obs-text, SP and HTAB; CR, LF, NUL and other controls never).
+_TOKEN_BYTES: Final = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+_VALUE_BYTES: Final = b"\t" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
+#: Fields an entry never holds: the replay computes the framing itself.
+_FRAMING: Final = frozenset(
+    {
+        b"content-length",
+        b"transfer-encoding",
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"upgrade",
+    }
+)
 
 _zstd: Any
 try:  # pragma: no cover - depends on the optional extra
@@ -161,7 +192,7 @@ class Codec:
         if self._kind == _CODEC_RAW or len(body) < self.compress_min_size:
             return _CODEC_RAW, body
         if self._kind == _CODEC_ZSTD:
-            packed = _zstd.ZstdCompressor(level=3).compress(body)
+            packed = _zstd.ZstdCompressor(level=3, write_checksum=True).compress(body)
         else:
             packed = zlib.compress(body, 1)
         if len(packed) > len(body) - len(body) // 8:
@@ -169,10 +200,11 @@ class Codec:
         return self._kind, packed
 
     def encode(self, entry: Entry) -> bytes:
-        """Serialize ``entry`` into the version-1 layout.
+        """Serialize ``entry`` into the version-2 layout.
 
         Raises ``ValueError`` for an entry the layout cannot hold (more than 255 Vary
-        fields, a field, tag or ETag of 64 KiB or more...): such a response is not stored.
+        fields, a field, tag or ETag of 64 KiB or more, a header that is not a valid
+        HTTP field or a framing field...): such a response is not stored.
         """
         if (entry.etag is not None and len(entry.etag) >= _NONE16) or any(
             v is not None and len(v.encode("latin-1", "replace")) >= _NONE16 for _, v in entry.vary
@@ -218,11 +250,12 @@ class Codec:
             raw = tag.encode("utf-8", "surrogateescape")
             out += (_U16.pack(len(raw)), raw)
         block = b"\x00".join([part for pair in entry.headers for part in pair])
-        if entry.headers and block.count(b"\x00") != 2 * len(entry.headers) - 1:
-            raise ValueError("a header name or value contains NUL: not storable")
+        if entry.headers and _header_parts(block, len(entry.headers)) is None:
+            raise ValueError("a header is not a valid HTTP field, or a framing field")
         out += (_U32.pack(len(block)), block)
         out += (_BODY.pack(len(entry.body), len(body)), body)
-        return b"".join(out)
+        data = b"".join(out)
+        return data + _U64.pack(_checksum(data))
 
 
 _DEFAULT_CODEC = Codec()
@@ -237,6 +270,33 @@ class _Corrupt(Exception):
     pass
 
 
+def _header_parts(block: bytes, n_headers: int) -> list[bytes] | None:
+    """The names and values of a header block of ``n_headers`` valid fields, none of
+    them a framing field; ``None`` for anything else."""
+    # Deleting every allowed byte must leave exactly the separators.
+    if block.translate(None, _VALUE_BYTES) != b"\x00" * (2 * n_headers - 1):
+        return None
+    parts = block.split(b"\x00")
+    names = parts[0::2]
+    if not all(names) or b"".join(names).translate(None, _TOKEN_BYTES):
+        return None
+    if not _FRAMING.isdisjoint(names):
+        return None
+    for value in parts[1::2]:
+        if value and (value[0] in b" \t" or value[-1] in b" \t"):
+            return None
+    return parts
+
+
+def intact(data: bytes | bytearray | memoryview) -> bool:
+    """Whether ``data`` ends with the checksum of the bytes before it."""
+    if len(data) < _HEAD.size + _U64.size:
+        return False
+    view = memoryview(data)
+    (stored,) = _U64.unpack_from(view, len(view) - _U64.size)
+    return bool(stored == _checksum(view[: -_U64.size]))
+
+
 def _take16(view: memoryview, pos: int) -> tuple[bytes | None, int]:
     (n,) = _U16.unpack_from(view, pos)
     pos += 2
@@ -249,10 +309,13 @@ def _take16(view: memoryview, pos: int) -> tuple[bytes | None, int]:
 
 
 def decode_entry(data: bytes | bytearray | memoryview | None) -> Entry | None:
-    """Parse an encoded entry; ``None`` for anything that is not a valid version-1 entry."""
-    if not data or len(data) < _HEAD.size:
+    """Parse an encoded entry; ``None`` for anything that is not a valid version-2 entry."""
+    if not data or not intact(data):
         return None
-    view = memoryview(data)
+    return _decode_intact(memoryview(data)[: -_U64.size])
+
+
+def _decode_intact(view: memoryview) -> Entry | None:
     try:
         (
             magic,
@@ -295,8 +358,8 @@ def decode_entry(data: bytes | bytearray | memoryview | None) -> Entry | None:
         if pos + block_len > len(view):
             return None
         if n_headers:
-            parts = bytes(view[pos : pos + block_len]).split(b"\x00")
-            if len(parts) != 2 * n_headers:
+            parts = _header_parts(bytes(view[pos : pos + block_len]), n_headers)
+            if parts is None:
                 return None
             headers = list(zip(parts[0::2], parts[1::2], strict=True))
         elif block_len:
@@ -344,8 +407,10 @@ class DecodedEntries:
     """Entries decoded recently, so a hot key is not decoded again on every hit.
 
     An encoded entry is identified by its key's digest, its fixed-size head (which holds
-    the ``stored_at`` time of the write, to the microsecond) and its length: a rewrite of
-    the key gives a new head. Bounded by count and by the bytes of the bodies held;
+    the ``stored_at`` time of the write, to the microsecond), its checksum and its
+    length: a rewrite of the key gives a new head. The checksum is verified on every
+    call, so bytes changed in the store are a miss even when the write they replaced
+    was decoded before. Bounded by count and by the bytes of the bodies held;
     entries are never mutated once decoded, so one object can serve many requests.
     """
 
@@ -354,17 +419,19 @@ class DecodedEntries:
     def __init__(self, max_bytes: int = 4 * 1024 * 1024, max_items: int = 1024) -> None:
         self.max_bytes = max_bytes
         self.max_items = max_items
-        self._items: dict[tuple[str, bytes, int], Entry] = {}
+        self._items: dict[tuple[str, bytes, bytes, int], Entry] = {}
         self._size = 0
         self._lock = threading.Lock()
 
     def decode(self, digest: str, data: bytes) -> Entry | None:
         """``decode_entry(data)``, from memory when this very write was decoded before."""
-        memo = (digest, data[: _HEAD.size], len(data))
+        if not intact(data):
+            return None
+        memo = (digest, data[: _HEAD.size], data[-_U64.size :], len(data))
         entry = self._items.get(memo)
         if entry is not None:
             return entry
-        entry = decode_entry(data)
+        entry = _decode_intact(memoryview(data)[: -_U64.size])
         if entry is None or len(entry.body) > self.max_bytes // 4:
             return entry
         with self._lock:

@@ -21,7 +21,6 @@ or failed response is never stored. Every decision is the policy's.
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from http import HTTPStatus
@@ -30,6 +29,7 @@ from typing import Any, Final
 from .config import CacheConfig
 from .engine_sync import Exchange, Start
 from .policy import Action, CachePolicy, HeaderList, RequestFacts, Served, VerdictKind
+from .refresh import refresh_environ
 from .tee import BodyTee
 
 __all__ = ["CacheMiddleware", "facts_from_environ"]
@@ -405,12 +405,13 @@ class CacheMiddleware:
         exchange = self.engine.refresh(plan, verdict)
         if exchange is None:
             return
-        sub = {k: v for k, v in environ.items() if not k.startswith("HTTP_")}
-        for name, value in exchange.plan.facts.headers.items():
-            if name not in ("content-type", "content-length"):
-                sub["HTTP_" + name.upper().replace("-", "_")] = value
-        sub.update(REQUEST_METHOD="GET", CONTENT_LENGTH="0", **{"wsgi.input": io.BytesIO(b"")})
-        sub.pop("CONTENT_TYPE", None)
+        # An anonymous request from the key's facts: nothing the server or an outer
+        # middleware put in ``environ`` for this user (REMOTE_USER, sessions) goes along.
+        headers = [
+            (k.encode("latin-1"), v.encode("latin-1"))
+            for k, v in exchange.plan.facts.headers.items()
+        ]
+        sub = refresh_environ(environ, headers)
         conditional = exchange.request_headers([])
         if conditional is not None:
             sub = _with_conditionals(sub, conditional)

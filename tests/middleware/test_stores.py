@@ -756,8 +756,7 @@ def test_redis_recovers_after_the_cooldown(redis_clean_url: str) -> None:
     [
         redis.exceptions.ConnectionError("down"),
         redis.exceptions.TimeoutError("slow"),
-        redis.exceptions.ResponseError("OOM command not allowed when used memory > 'maxmemory'"),
-        redis.exceptions.ReadOnlyError("READONLY"),
+        redis.exceptions.ClusterDownError("CLUSTERDOWN"),
         OSError("reset"),
         TimeoutError(),
     ],
@@ -769,6 +768,29 @@ def test_guard_turns_redis_faults_into_store_error(exc: BaseException) -> None:
     assert info.value.__cause__ is exc
     assert log.counts[type(exc).__name__] == 1
     assert breaker._failures == 1
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (redis.exceptions.OutOfMemoryError("command not allowed"), "store_full"),
+        (redis.exceptions.ResponseError("OOM command not allowed"), "store_full"),
+        (redis.exceptions.ResponseError("WRONGTYPE Operation"), "ResponseError"),
+        (redis.exceptions.ReadOnlyError("READONLY"), "ReadOnlyError"),
+    ],
+)
+def test_guard_error_replies_fail_the_call_but_never_open_the_breaker(
+    exc: BaseException, kind: str
+) -> None:
+    # A reply proves Redis is up: only connectivity faults count towards opening.
+    breaker, log = CircuitBreaker(threshold=2), FaultLog("t")
+    breaker.failure()
+    for _ in range(5):
+        with pytest.raises(StoreError, match="op failed"), StoreGuard(breaker, log, "op"):
+            raise exc
+    assert log.counts[kind] == 5
+    assert breaker._failures == 0
+    assert breaker.allow()
 
 
 def test_guard_lets_programming_errors_through_and_records_success() -> None:

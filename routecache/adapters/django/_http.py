@@ -11,7 +11,6 @@ import contextlib
 import io
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from functools import cached_property
 from typing import Any, Final
 
 from django.conf import settings
@@ -24,6 +23,7 @@ from django.http.cookie import SimpleCookie
 from django.http.response import ResponseHeaders
 
 from ...middleware.policy import HeaderList, RequestFacts, Served
+from ...middleware.refresh import refresh_environ, refresh_scope
 from ...middleware.wsgi import EnvironHeaders, raw_target
 
 __all__ = [
@@ -279,55 +279,29 @@ def swapped_conditionals(request: HttpRequest, conditional: HeaderList | None) -
         request.__dict__.pop("headers", None)
 
 
-_NOT_INHERITED: Final = frozenset({"resolver_match", "urlconf_used"})
-
-
-def _inherit(sub: HttpRequest, request: HttpRequest) -> None:
-    """Give ``sub`` what the middleware above set on ``request`` (``session``,
-    ``user``...): the view chain below expects it."""
-    own = vars(sub)
-    cls = type(request)
-    for name, value in vars(request).items():
-        if name.startswith("_") or name in own or name in _NOT_INHERITED:
-            continue
-        if isinstance(getattr(cls, name, None), (property, cached_property)):
-            continue
-        setattr(sub, name, value)
-
-
 def refresh_request(
     request: HttpRequest, facts: RequestFacts, conditional: HeaderList | None
 ) -> HttpRequest | None:
-    """A ``GET`` like ``request`` with the headers of ``facts`` (a background refresh),
-    or ``None`` for a request class this adapter cannot copy."""
+    """An anonymous ``GET`` with the headers of ``facts`` (a background refresh), or
+    ``None`` for a request class this adapter cannot copy.
+
+    It is built from the key's facts and a clean scope / environ: nothing the server
+    or a middleware above set for the user who triggered it (``user``, ``session``,
+    ``REMOTE_USER``, the client address) goes along; the middleware below the cache
+    runs again on it as on any request.
+    """
     headers = [
-        (name, value)
-        for name, value in facts.headers.items()
-        if name not in ("content-type", "content-length")
+        (name.encode("latin-1"), value.encode("latin-1")) for name, value in facts.headers.items()
     ]
     if conditional is not None:
-        headers.extend((k.decode("latin-1"), v.decode("latin-1")) for k, v in conditional)
+        headers.extend(conditional)
     sub: HttpRequest
     if isinstance(request, ASGIRequest):
-        scope: dict[str, Any] = dict(request.scope)
-        scope["method"] = "GET"
-        scope["headers"] = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-        sub = type(request)(scope, io.BytesIO(b""))
+        sub = type(request)(refresh_scope(request.scope, headers, facts.query), io.BytesIO(b""))
     elif isinstance(request, WSGIRequest):
-        environ = {
-            k: v
-            for k, v in request.environ.items()
-            if not k.startswith("HTTP_") and k != "CONTENT_TYPE"
-        }
-        for name, value in headers:
-            environ[_meta_key(name)] = value
-        environ.update(
-            {"REQUEST_METHOD": "GET", "CONTENT_LENGTH": "0", "wsgi.input": io.BytesIO(b"")}
-        )
-        sub = type(request)(environ)
+        sub = type(request)(refresh_environ(request.environ, headers))
     else:
         return None
-    _inherit(sub, request)
     return sub
 
 

@@ -86,9 +86,10 @@ class FaultLog:
         self._suppressed = 0
         self._lock = threading.Lock()
 
-    def record(self, operation: str, exc: BaseException) -> None:
-        """Count a fault of ``operation`` and maybe log it."""
-        kind = type(exc).__name__
+    def record(self, operation: str, exc: BaseException, kind: str | None = None) -> None:
+        """Count a fault of ``operation`` (under ``kind``, by default the exception's
+        class name) and maybe log it."""
+        kind = kind or type(exc).__name__
         with self._lock:
             self.counts[kind] += 1
             self.counts["total"] += 1

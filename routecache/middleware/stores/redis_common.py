@@ -34,6 +34,7 @@ __all__ = [
     "ASYNC_CLIENT_TYPES",
     "BATCH",
     "BUMP_GENS",
+    "CONNECTIVITY",
     "GET_OR_LOCK",
     "INVALIDATE_PATH",
     "LOCK",
@@ -48,6 +49,8 @@ __all__ = [
     "TAG_REMOVE",
     "StoreGuard",
     "group_by_slot",
+    "is_out_of_memory",
+    "is_wrong_type",
     "make_async_client",
     "make_sync_client",
     "twin_store",
@@ -192,12 +195,13 @@ return #KEYS
 #: KEYS: entry, lock, entry gen, path gen.
 #: ARGV: token, lock ttl ms, pass marker, '1' to look at the entry.
 #: Returns {1, data, gen} found, {2, gen} lock acquired, {3, gen} pass marker,
-#: {4, gen} busy (gen: the path generation, '' when none). A fenced entry is not found.
+#: {4, gen} busy (gen: the path generation, '' when none). A fenced entry is not found,
+#: nor a key of another type at the entry's address (``pcall``: no error).
 GET_OR_LOCK = """
 local g = redis.call('GET', KEYS[4])
 if ARGV[4] == '1' and g then
-  local v = redis.call('GET', KEYS[1])
-  if v and redis.call('GET', KEYS[3]) == g then return {1, v, g} end
+  local v = redis.pcall('GET', KEYS[1])
+  if type(v) == 'string' and redis.call('GET', KEYS[3]) == g then return {1, v, g} end
 end
 g = g or ''
 local l = redis.call('GET', KEYS[2])
@@ -239,6 +243,31 @@ FAULTS: tuple[type[BaseException], ...] = (
     TimeoutError,
     EOFError,
 )
+#: The faults that say Redis cannot be reached (refused, reset, timed out, a cluster
+#: or master down): only these open the circuit breaker. Any other error is a reply,
+#: and a reply proves Redis is up (``OOM``, ``WRONGTYPE``, ``READONLY``...).
+CONNECTIVITY: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.MasterDownError,
+    redis.exceptions.TryAgainError,
+    OSError,
+    TimeoutError,
+    EOFError,
+)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """An ``OOM`` reply: ``maxmemory`` reached under ``noeviction`` (writes refused)."""
+    return isinstance(exc, redis.exceptions.OutOfMemoryError) or (
+        isinstance(exc, redis.exceptions.ResponseError) and str(exc).startswith("OOM")
+    )
+
+
+def is_wrong_type(exc: BaseException) -> bool:
+    """A ``WRONGTYPE`` reply: the key holds another kind of Redis value."""
+    return isinstance(exc, redis.exceptions.ResponseError) and "WRONGTYPE" in str(exc)
 
 
 class StoreGuard:
@@ -285,9 +314,14 @@ class StoreGuard:
         if exc is None:
             self.breaker.success()
             return
-        if isinstance(exc, FAULTS):
+        if isinstance(exc, CONNECTIVITY):
             self.breaker.failure()
             self.faults.record(self.operation, exc)
+            raise StoreError(f"{self.operation} failed: {exc}") from exc
+        if isinstance(exc, FAULTS):
+            # Redis answered: this call failed, but the breaker must not open.
+            self.breaker.success()
+            self.faults.record(self.operation, exc, "store_full" if is_out_of_memory(exc) else None)
             raise StoreError(f"{self.operation} failed: {exc}") from exc
         # Cancelled (or a bug): never leave a half-open breaker waiting for this trial.
         if not self.force:

@@ -13,6 +13,7 @@ travels in the WSGI environ / ASGI scope, so background refreshes reach it too.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import sys
 import time
@@ -45,6 +46,9 @@ from ..harness import (
 configure()
 
 ORIGIN_KEY = "conformance.origin"
+#: The origin of the request being handled, for a background refresh: it is built from
+#: the key's facts alone, so it carries no scope or environ key of ours.
+_CURRENT_ORIGIN: contextvars.ContextVar[Origin] = contextvars.ContextVar("origin")
 _numbers = itertools.count()
 _module = sys.modules[__name__]
 
@@ -69,9 +73,11 @@ def _seen(request: HttpRequest) -> Seen:
 
 def _origin(request: HttpRequest) -> Origin:
     scope = getattr(request, "scope", None)
-    if scope is not None:
+    if scope is not None and ORIGIN_KEY in scope:
         return scope[ORIGIN_KEY]  # type: ignore[no-any-return]
-    return request.META[ORIGIN_KEY]  # type: ignore[no-any-return]
+    if ORIGIN_KEY in request.META:
+        return request.META[ORIGIN_KEY]  # type: ignore[no-any-return]
+    return _CURRENT_ORIGIN.get()
 
 
 def _dress(response: HttpResponseBase, reply: Reply) -> HttpResponseBase:
@@ -185,6 +191,7 @@ class _OriginWSGI:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         environ[ORIGIN_KEY] = self.origin
+        _CURRENT_ORIGIN.set(self.origin)  # kept until the response is closed
         return self.handler(environ, start_response)
 
 
@@ -196,6 +203,7 @@ class _OriginASGI:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         scope = dict(scope)
         scope[ORIGIN_KEY] = self.origin
+        _CURRENT_ORIGIN.set(self.origin)
         await self.handler(scope, receive, send)
 
 

@@ -1,0 +1,1 @@
+"""Bounded under abuse and faults: integrity, fault classes, clean refreshes, memory."""
