@@ -14,9 +14,11 @@ Usage::
 It works for Flask (the Flask extension wraps ``app.wsgi_app`` for you), Falcon,
 Bottle, Pyramid or a bare WSGI callable, under threaded servers (gunicorn gthread,
 waitress). A hit is answered without calling the app; a miss is streamed to the
-server while a copy of up to ``max_body_size`` bytes is kept, and stored when the
-app's iterable is exhausted and closed (``close()`` is always propagated); a partial
-or failed response is never stored. Every decision is the policy's.
+server while a copy of up to ``max_body_size`` bytes is kept, and stored as soon as
+the server asks for more after the last chunk (the app's iterable is exhausted and
+every byte was handed over), or on ``close()``, whichever comes first; ``close()`` is
+always propagated. A partial or failed response, or one whose body the server (or a
+test client) never read to the end, is never stored. Every decision is the policy's.
 """
 
 from __future__ import annotations
@@ -148,7 +150,10 @@ def _served_iterable(start_response: StartResponse, served: Served) -> list[byte
 
 class _Forwarded:
     """The iterable returned for a forwarded request: relays the app's body, keeps a
-    bounded copy while the policy wants it, and stores it on ``close()``.
+    bounded copy while the policy wants it, and finishes the exchange (stores the copy,
+    wakes the requests waiting on this one) once the body was handed over to the end,
+    or on ``close()``: servers and test clients that never call ``close()`` (Flask's
+    ``app.test_client()`` without ``with``) still store a body they read in full.
 
     The real ``start_response`` is called when the first chunk is ready (PEP 3333
     allows it), so an ETag can be added when that chunk is the whole body.
@@ -165,6 +170,7 @@ class _Forwarded:
         self.tee = BodyTee(False, 0)
         self.complete = False
         self.closed = False
+        self.finished = False
         self.real_write: Callable[[bytes], object] | None = None
 
     # -- start_response given to the app ---------------------------------------------
@@ -229,16 +235,19 @@ class _Forwarded:
             self._send_headers(None)
             if start.served.body:
                 yield start.served.body
+            self._finish()
             return
         if not self.tee.keep:
             self._send_headers(None)
             if current is not sentinel:
                 yield current
                 yield from iterator
+            self._finish()
             return
         if current is sentinel:
             self._send_headers(b"")
             self.complete = True
+            self._finish()
             return
         # One chunk of look-ahead tells whether the current chunk is the last one.
         while True:
@@ -248,12 +257,20 @@ class _Forwarded:
             self.tee.add(current)
             yield current
             if last:
+                # The server asked for more after the last chunk: it has it all.
                 self.complete = True
+                self._finish()
                 return
             current = following
 
+    def _finish(self) -> None:
+        if not self.finished:
+            self.finished = True
+            self.exchange.finish(self.tee.body(self.complete))
+
     def close(self) -> None:
-        """Close the app's iterable, then store the response (after it went out)."""
+        """Close the app's iterable, then finish the exchange if the end of the body
+        has not already done it (a body left unread is not stored)."""
         if self.closed:
             return
         self.closed = True
@@ -262,7 +279,7 @@ class _Forwarded:
             if close is not None:
                 close()
         finally:
-            self.exchange.finish(self.tee.body(self.complete))
+            self._finish()
 
 
 class _AfterClose:
