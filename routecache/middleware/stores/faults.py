@@ -86,8 +86,9 @@ class FaultLog:
         self._suppressed = 0
         self._lock = threading.Lock()
 
-    def record(self, operation: str, exc: BaseException) -> None:
-        """Count a fault of ``operation`` and maybe log it."""
+    def record(self, operation: str, exc: BaseException, *, traceback: bool = False) -> None:
+        """Count a fault of ``operation`` and maybe log it (with its ``traceback`` for
+        errors that are not Redis faults: they may be bugs)."""
         kind = type(exc).__name__
         with self._lock:
             self.counts[kind] += 1
@@ -105,4 +106,5 @@ class FaultLog:
             kind,
             exc,
             f" ({suppressed} similar faults not logged)" if suppressed else "",
+            exc_info=exc if traceback else None,
         )

@@ -8,12 +8,14 @@ went out; every call has a timeout and goes through a circuit breaker.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..errors import ConfigurationError
 from ..keys import CacheKey
 from .base import KeySpace, LockState, as_paths
+from .connections import AsyncConnections, Connections
 from .faults import CircuitBreaker, FaultLog
 from .multiplex import async_multiplexer
 from .notify import AsyncNotifier
@@ -88,35 +90,96 @@ class AsyncRedisStore:
         }
         if isinstance(url_or_client, str):
             self.url: str | None = url_or_client
-            self.client = make_async_client(
-                url_or_client,
-                cluster=cluster,
-                timeout=timeout,
-                connect_timeout=connect_timeout,
-                options=dict(client_options or {}),
-            )
+            self._given: Any = None
             self._owns_client = True
         elif isinstance(url_or_client, ASYNC_CLIENT_TYPES):
             self.url = None
-            self.client = url_or_client
+            self._given = url_or_client
             self._owns_client = False
         else:
             raise ConfigurationError(
                 f"{type(self).__name__} needs a Redis URL or a matching redis-py client, "
                 f"got {type(url_or_client).__name__}"
             )
+        # Built from a URL, the store has its own connections per event loop; a ready
+        # client is the caller's, used as given.
+        self._connections = AsyncConnections(self._connect, self._disconnect)
         self.cluster = is_cluster_client(self.client)
         self._twin: Any = None
         self.breaker = CircuitBreaker(breaker_threshold, breaker_cooldown)
         self.faults = FaultLog(f"{type(self).__name__}({prefix})")
-        self._set_entry = self.client.register_script(SET_ENTRY)
-        self._tag_add = self.client.register_script(TAG_ADD)
-        self._tag_pop = self.client.register_script(TAG_POP)
-        self._invalidate_path = self.client.register_script(INVALIDATE_PATH)
-        self._get_or_lock = self.client.register_script(GET_OR_LOCK)
-        self._release = self.client.register_script(RELEASE)
-        self._notifier = AsyncNotifier(self.client, self.keys.channel)
-        self._fast_get: Any = async_multiplexer(self.client, timeout) if multiplex else None
+
+    def _connect(self) -> Connections:
+        settings = self.settings
+        if self._given is not None:
+            client = self._given
+        else:
+            client = make_async_client(
+                self.url,  # type: ignore[arg-type]
+                cluster=settings["cluster"],
+                timeout=settings["timeout"],
+                connect_timeout=settings["connect_timeout"],
+                options=dict(settings["client_options"]),
+            )
+        return Connections(
+            client=client,
+            set_entry=client.register_script(SET_ENTRY),
+            tag_add=client.register_script(TAG_ADD),
+            tag_pop=client.register_script(TAG_POP),
+            invalidate_path=client.register_script(INVALIDATE_PATH),
+            get_or_lock=client.register_script(GET_OR_LOCK),
+            release=client.register_script(RELEASE),
+            notifier=AsyncNotifier(client, self.keys.channel),
+            fast_get=async_multiplexer(client, self.timeout) if settings["multiplex"] else None,
+        )
+
+    async def _disconnect(self, connections: Connections) -> None:
+        with contextlib.suppress(Exception):
+            await connections.notifier.close()
+        if connections.fast_get is not None:
+            with contextlib.suppress(Exception):
+                await connections.fast_get.close()
+        if self._owns_client:
+            with contextlib.suppress(Exception):
+                await connections.client.aclose()
+
+    # The running event loop's connections (every thread's, in the sync store).
+    @property
+    def client(self) -> Any:
+        """The redis-py client (of the running event loop, for the asyncio store)."""
+        return self._connections.current().client
+
+    @property
+    def _set_entry(self) -> Any:
+        return self._connections.current().set_entry
+
+    @property
+    def _tag_add(self) -> Any:
+        return self._connections.current().tag_add
+
+    @property
+    def _tag_pop(self) -> Any:
+        return self._connections.current().tag_pop
+
+    @property
+    def _invalidate_path(self) -> Any:
+        return self._connections.current().invalidate_path
+
+    @property
+    def _get_or_lock(self) -> Any:
+        return self._connections.current().get_or_lock
+
+    @property
+    def _release(self) -> Any:
+        return self._connections.current().release
+
+    @property
+    def _notifier(self) -> Any:
+        return self._connections.current().notifier
+
+    @property
+    def _fast_get(self) -> Any:
+        return self._connections.current().fast_get
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url or self.client!r}, prefix={self.prefix!r})"
@@ -225,7 +288,8 @@ class AsyncRedisStore:
 
     async def wait_stored(self, key: CacheKey, timeout: float) -> bool:
         """Wait (pub/sub) up to ``timeout`` for another worker to store ``key``."""
-        return await self._notifier.wait(self.keys.flight(key), timeout)
+        woken: bool = await self._notifier.wait(self.keys.flight(key), timeout)
+        return woken
 
     async def invalidate(
         self,
@@ -283,9 +347,6 @@ class AsyncRedisStore:
         }
 
     async def close(self) -> None:
-        """Close the client if this store created it."""
-        await self._notifier.close()
-        if self._fast_get is not None:
-            await self._fast_get.close()
-        if self._owns_client:
-            await self.client.aclose()
+        """Close the connections of the running event loop (the client only if this
+        store created it); other loops' connections close when their loop shuts down."""
+        await self._connections.close()

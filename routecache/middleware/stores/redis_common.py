@@ -171,11 +171,14 @@ class StoreGuard:
         if exc is None:
             self.breaker.success()
             return
-        if isinstance(exc, FAULTS):
+        if isinstance(exc, Exception):
+            # Not only FAULTS: whatever a store call raises (a connection of a closed
+            # event loop, a client misused by the caller...) is a fault for the caller,
+            # who bypasses the cache on StoreError; it is counted and logged here.
             self.breaker.failure()
-            self.faults.record(self.operation, exc)
+            self.faults.record(self.operation, exc, traceback=not isinstance(exc, FAULTS))
             raise StoreError(f"{self.operation} failed: {exc}") from exc
-        # Cancelled (or a bug): never leave a half-open breaker waiting for this trial.
+        # Cancelled: never leave a half-open breaker waiting for this trial.
         self.breaker.abandon()
 
     async def __aenter__(self) -> None:
