@@ -172,7 +172,7 @@ class CacheMiddleware:
 
     def __init__(self, app: ASGIApp, **options: Any) -> None:
         self.app = app
-        self.config = CacheConfig(**options)
+        self.config = CacheConfig.for_driver(type(self).__name__, options)
         self.policy = self.config.policy
         self.engine = self.config.async_engine()
         self.store = self.engine.store

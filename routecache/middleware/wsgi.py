@@ -310,7 +310,7 @@ class CacheMiddleware:
 
     def __init__(self, app: WSGIApp, **options: Any) -> None:
         self.app = app
-        self.config = CacheConfig(**options)
+        self.config = CacheConfig.for_driver(type(self).__name__, options)
         self.policy: CachePolicy = self.config.policy
         self.engine = self.config.sync_engine()
         self.store = self.engine.store

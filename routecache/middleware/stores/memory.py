@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..errors import ConfigurationError
+from ..errors import CheckedOptions, ConfigurationError
 from ..keys import CacheKey, path_hash
 from .base import KeySpace, LockState, as_paths
 
@@ -33,7 +33,7 @@ class _Item:
         self.tags = tags
 
 
-class MemoryStore:
+class MemoryStore(CheckedOptions):
     """An in-process LRU store holding at most ``max_bytes`` of entries.
 
     Offers the sync :class:`~routecache.middleware.stores.base.Store` methods, and the

@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..errors import ConfigurationError
+from ..errors import CheckedOptions, ConfigurationError
 from ..keys import CacheKey
 from .base import KeySpace, LockState, as_paths
 from .connections import AsyncConnections, Connections
@@ -41,7 +41,7 @@ from .redis_common import (
 __all__ = ["AsyncRedisStore"]
 
 
-class AsyncRedisStore:
+class AsyncRedisStore(CheckedOptions):
     """Keeps entries in Redis for asyncio code (ASGI apps, async Django).
 
     Args:

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..errors import ConfigurationError
+from ..errors import CheckedOptions, ConfigurationError
 from ..keys import CacheKey
 from .base import KeySpace, LockState, as_paths
 from .connections import Connections, SyncConnections
@@ -42,7 +42,7 @@ from .redis_common import (
 __all__ = ["RedisStore"]
 
 
-class RedisStore:
+class RedisStore(CheckedOptions):
     """Keeps entries in Redis for threaded or sync code (WSGI apps, sync Django).
 
     Args:
