@@ -25,7 +25,9 @@ import contextlib
 import logging
 import time
 import uuid
+import weakref
 from collections import Counter
+from collections.abc import Callable
 from typing import Final
 
 from .concurrency_async import Signal
@@ -48,7 +50,12 @@ from .policy import (
 from .stores.base import AsyncStore, LockState
 from .stores.faults import FaultLog
 
-__all__ = ["AsyncEngine", "Exchange", "Start"]
+__all__ = ["ENGINES", "ON_NEW_ENGINE", "AsyncEngine", "Exchange", "Start"]
+
+#: Every engine alive in this process (held weakly), and functions called with each new
+#: one: ``routecache.testing`` gives them a test's store and clock.
+ENGINES: weakref.WeakSet[AsyncEngine] = weakref.WeakSet()
+ON_NEW_ENGINE: list[Callable[[AsyncEngine], None]] = []
 
 logger = logging.getLogger("routecache")
 
@@ -126,7 +133,7 @@ class Exchange:
         self.engine = engine
         self.plan = plan
         self.verdict = verdict
-        self.request_time = time.time()
+        self.request_time = self.engine.clock()
         self._rp: ResponsePlan | None = None
         self._pending: Entry | None = None
         self._pending_ttl = 0.0
@@ -157,7 +164,7 @@ class Exchange:
     async def start(self, status: int, headers: HeaderList) -> Start:
         """Decide what happens to the app's response once its status is known."""
         plan, verdict, policy = self.plan, self.verdict, self.engine.policy
-        now = time.time()
+        now = self.engine.clock()
         if plan.action == Action.INVALIDATE:
             invalidation = policy.invalidation(plan, status, headers)
             if invalidation:
@@ -214,7 +221,7 @@ class Exchange:
         """The app raised before answering: a stale entry to serve, or ``None``."""
         entry = self.verdict.entry
         if self.verdict.stale_ok and entry is not None:
-            return self._stale_if_error(entry, time.time(), None)
+            return self._stale_if_error(entry, self.engine.clock(), None)
         return None
 
     async def finish(self, body: bytes | None) -> None:
@@ -270,6 +277,8 @@ class AsyncEngine:
         self.collapse = collapse
         self.lock_ttl = lock_ttl
         self.lock_wait = lock_wait
+        #: The wall clock read for ages and freshness (``routecache.testing`` moves it).
+        self.clock: Callable[[], float] = time.time
         self.counts: Counter[str] = Counter()
         self.corrupt = FaultLog("routecache entries", interval=60.0)
         self.decoded = DecodedEntries()
@@ -277,6 +286,9 @@ class AsyncEngine:
         #: When the leader of each flight of this process starts calling the app.
         self._fetching: dict[str, float] = {}
         self._refreshing: set[str] = set()
+        ENGINES.add(self)
+        for hook in ON_NEW_ENGINE:
+            hook(self)
 
     # -- lookups --------------------------------------------------------------------
 
@@ -298,7 +310,7 @@ class AsyncEngine:
             data = await self.store.get(key)
         except StoreError:
             return self._unavailable(plan)
-        now = time.time()
+        now = self.clock()
         verdict = self.policy.judge(plan, self._decode(data, plan), now)
         if verdict.kind == VerdictKind.NEED_VARIANT:
             try:
@@ -397,7 +409,7 @@ class AsyncEngine:
         entry = decode_entry(data) if data is not None else None
         if entry is None:
             return verdict
-        judged = self.policy.judge(plan, entry, time.time())
+        judged = self.policy.judge(plan, entry, self.clock())
         if judged.kind != VerdictKind.FRESH:
             return verdict
         judged.collapsed = True
@@ -433,7 +445,7 @@ class AsyncEngine:
         """The response for a verdict that serves the entry (fresh, stale or collapsed)."""
         entry = verdict.entry
         assert entry is not None
-        now = time.time()
+        now = self.clock()
         if verdict.collapsed:
             return self.policy.serve(
                 plan, entry, now, hit=False, fwd=verdict.fwd or "uri-miss", collapsed=True

@@ -26,7 +26,9 @@ import contextlib
 import logging
 import time
 import uuid
+import weakref
 from collections import Counter
+from collections.abc import Callable
 from typing import Final
 
 from .concurrency_sync import Signal
@@ -49,7 +51,12 @@ from .policy import (
 from .stores.base import LockState, Store
 from .stores.faults import FaultLog
 
-__all__ = ["Exchange", "Start", "SyncEngine"]
+__all__ = ["ENGINES", "ON_NEW_ENGINE", "Exchange", "Start", "SyncEngine"]
+
+#: Every engine alive in this process (held weakly), and functions called with each new
+#: one: ``routecache.testing`` gives them a test's store and clock.
+ENGINES: weakref.WeakSet[SyncEngine] = weakref.WeakSet()
+ON_NEW_ENGINE: list[Callable[[SyncEngine], None]] = []
 
 logger = logging.getLogger("routecache")
 
@@ -127,7 +134,7 @@ class Exchange:
         self.engine = engine
         self.plan = plan
         self.verdict = verdict
-        self.request_time = time.time()
+        self.request_time = self.engine.clock()
         self._rp: ResponsePlan | None = None
         self._pending: Entry | None = None
         self._pending_ttl = 0.0
@@ -158,7 +165,7 @@ class Exchange:
     def start(self, status: int, headers: HeaderList) -> Start:
         """Decide what happens to the app's response once its status is known."""
         plan, verdict, policy = self.plan, self.verdict, self.engine.policy
-        now = time.time()
+        now = self.engine.clock()
         if plan.action == Action.INVALIDATE:
             invalidation = policy.invalidation(plan, status, headers)
             if invalidation:
@@ -215,7 +222,7 @@ class Exchange:
         """The app raised before answering: a stale entry to serve, or ``None``."""
         entry = self.verdict.entry
         if self.verdict.stale_ok and entry is not None:
-            return self._stale_if_error(entry, time.time(), None)
+            return self._stale_if_error(entry, self.engine.clock(), None)
         return None
 
     def finish(self, body: bytes | None) -> None:
@@ -271,6 +278,8 @@ class SyncEngine:
         self.collapse = collapse
         self.lock_ttl = lock_ttl
         self.lock_wait = lock_wait
+        #: The wall clock read for ages and freshness (``routecache.testing`` moves it).
+        self.clock: Callable[[], float] = time.time
         self.counts: Counter[str] = Counter()
         self.corrupt = FaultLog("routecache entries", interval=60.0)
         self.decoded = DecodedEntries()
@@ -278,6 +287,9 @@ class SyncEngine:
         #: When the leader of each flight of this process starts calling the app.
         self._fetching: dict[str, float] = {}
         self._refreshing: set[str] = set()
+        ENGINES.add(self)
+        for hook in ON_NEW_ENGINE:
+            hook(self)
 
     # -- lookups --------------------------------------------------------------------
 
@@ -299,7 +311,7 @@ class SyncEngine:
             data = self.store.get(key)
         except StoreError:
             return self._unavailable(plan)
-        now = time.time()
+        now = self.clock()
         verdict = self.policy.judge(plan, self._decode(data, plan), now)
         if verdict.kind == VerdictKind.NEED_VARIANT:
             try:
@@ -398,7 +410,7 @@ class SyncEngine:
         entry = decode_entry(data) if data is not None else None
         if entry is None:
             return verdict
-        judged = self.policy.judge(plan, entry, time.time())
+        judged = self.policy.judge(plan, entry, self.clock())
         if judged.kind != VerdictKind.FRESH:
             return verdict
         judged.collapsed = True
@@ -434,7 +446,7 @@ class SyncEngine:
         """The response for a verdict that serves the entry (fresh, stale or collapsed)."""
         entry = verdict.entry
         assert entry is not None
-        now = time.time()
+        now = self.clock()
         if verdict.collapsed:
             return self.policy.serve(
                 plan, entry, now, hit=False, fwd=verdict.fwd or "uri-miss", collapsed=True

@@ -16,8 +16,9 @@ Bottle, Pyramid or a bare WSGI callable, under threaded servers (gunicorn gthrea
 waitress). A hit is answered without calling the app; a miss is streamed to the
 server while a copy of up to ``max_body_size`` bytes is kept, and stored as soon as
 the server asks for more after the last chunk (the app's iterable is exhausted and
-every byte was handed over), or on ``close()``, whichever comes first; ``close()`` is
-always propagated. A partial or failed response, or one whose body the server (or a
+every byte was handed over), on ``close()``, or when the server lets go of the body
+iterator after taking the last chunk, whichever comes first; ``close()`` is always
+propagated. A partial or failed response, or one whose body the server (or a
 test client) never read to the end, is never stored. Every decision is the policy's.
 """
 
@@ -223,6 +224,15 @@ class _Forwarded:
     # -- the iterable given to the server --------------------------------------------
 
     def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._relay()
+        finally:
+            # Exhausted, closed, or dropped by a consumer that never read to the end (a
+            # test client's response let go): finish once, so that the requests waiting
+            # on this one are woken, and a complete body is stored.
+            self._finish()
+
+    def _relay(self) -> Iterator[bytes]:
         assert self.app_iter is not None
         iterator = iter(self.app_iter)
         sentinel: Any = object()
@@ -235,19 +245,16 @@ class _Forwarded:
             self._send_headers(None)
             if start.served.body:
                 yield start.served.body
-            self._finish()
             return
         if not self.tee.keep:
             self._send_headers(None)
             if current is not sentinel:
                 yield current
                 yield from iterator
-            self._finish()
             return
         if current is sentinel:
             self._send_headers(b"")
             self.complete = True
-            self._finish()
             return
         # One chunk of look-ahead tells whether the current chunk is the last one.
         while True:
@@ -255,11 +262,11 @@ class _Forwarded:
             last = following is sentinel
             self._send_headers(current if last else None)  # once: the first chunk
             self.tee.add(current)
+            # Once the consumer holds the last chunk the body is complete; it is stored
+            # when the consumer asks for more (the chunk went out) or lets go of us.
+            self.complete = last
             yield current
             if last:
-                # The server asked for more after the last chunk: it has it all.
-                self.complete = True
-                self._finish()
                 return
             current = following
 
@@ -270,7 +277,7 @@ class _Forwarded:
 
     def close(self) -> None:
         """Close the app's iterable, then finish the exchange if the end of the body
-        has not already done it (a body left unread is not stored)."""
+        has not already done it (a body not relayed to its last chunk is not stored)."""
         if self.closed:
             return
         self.closed = True
@@ -283,18 +290,26 @@ class _Forwarded:
 
 
 class _AfterClose:
-    """Wraps a hit's body so a background refresh runs after the response went out."""
+    """Wraps a hit's body so a background refresh runs after the response went out:
+    when the server asks for more after the body, on ``close()``, or when the server
+    lets go of the body (a test client that never closes), whichever comes first."""
 
     def __init__(self, body: list[bytes], task: Callable[[], None]) -> None:
         self.body = body
-        self.task = task
+        self.task: Callable[[], None] | None = task
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self.body)
+        try:
+            yield from self.body
+        finally:
+            self.close()
 
     def close(self) -> None:
+        task, self.task = self.task, None
+        if task is None:
+            return
         try:
-            self.task()
+            task()
         except Exception:
             logger.warning("routecache: background refresh failed", exc_info=True)
 
@@ -313,7 +328,11 @@ class CacheMiddleware:
         self.config = CacheConfig.for_driver(type(self).__name__, options)
         self.policy: CachePolicy = self.config.policy
         self.engine = self.config.sync_engine()
-        self.store = self.engine.store
+
+    @property
+    def store(self) -> Any:
+        """The store the engine uses (the one configured, or a test's)."""
+        return self.engine.store
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         try:

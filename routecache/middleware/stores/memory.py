@@ -11,7 +11,7 @@ import asyncio
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..errors import CheckedOptions, ConfigurationError
@@ -37,12 +37,19 @@ class MemoryStore(CheckedOptions):
     """An in-process LRU store holding at most ``max_bytes`` of entries.
 
     Offers the sync :class:`~routecache.middleware.stores.base.Store` methods, and the
-    async ones through :meth:`as_async` (the drivers call it for you).
+    async ones through :meth:`as_async` (the drivers call it for you). ``clock`` is the
+    wall clock entries expire by (``time.time``; tests pass a clock they move).
     """
 
     is_async = False
 
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024, *, prefix: str = "routecache") -> None:
+    def __init__(
+        self,
+        max_bytes: int = 64 * 1024 * 1024,
+        *,
+        prefix: str = "routecache",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
             raise ConfigurationError(
                 f"max_bytes must be a positive number of bytes, got {max_bytes!r}"
@@ -58,6 +65,8 @@ class MemoryStore(CheckedOptions):
         self._lock = threading.Lock()
         self._async: AsyncMemoryStore | None = None
         self.evictions = 0
+        #: The wall clock entries and locks expire by (``routecache.testing`` moves it).
+        self.clock = clock
 
     def as_async(self) -> AsyncMemoryStore:
         """The async face of this store (same data)."""
@@ -127,7 +136,7 @@ class MemoryStore(CheckedOptions):
         """The encoded entry, or ``None`` when absent or expired."""
         name = self.keys.entry(key, variant)
         with self._lock:
-            item = self._live(name, time.time())
+            item = self._live(name, self.clock())
             return None if item is None else item.data
 
     def set(
@@ -142,7 +151,7 @@ class MemoryStore(CheckedOptions):
         """Store ``data`` for ``ttl`` seconds (entries larger than the store are skipped)."""
         if ttl <= 0 or len(data) > self.max_bytes:
             return
-        expires = time.time() + ttl
+        expires = self.clock() + ttl
         tag_tuple = tuple(tags)
         with self._lock:
             self._put(self.keys.entry(key), data, expires, key.path_hash, tag_tuple)
@@ -159,7 +168,7 @@ class MemoryStore(CheckedOptions):
     ) -> tuple[str, bytes | None]:
         """The entry if stored (unless ``check_entry`` is False); else take the fetch
         lock if it is free."""
-        now = time.time()
+        now = self.clock()
         with self._lock:
             item = self._live(self.keys.entry(key), now) if check_entry else None
             if item is not None:
@@ -173,7 +182,7 @@ class MemoryStore(CheckedOptions):
 
     def lock(self, key: CacheKey, token: str, ttl: float) -> bool:
         """Take the entry's lock if it is free; True when taken."""
-        now = time.time()
+        now = self.clock()
         name = self.keys.lock(key)
         with self._lock:
             held = self._locks.get(name)
@@ -190,7 +199,7 @@ class MemoryStore(CheckedOptions):
             if held is None or held[0] != token:
                 return
             if passed:
-                self._locks[name] = (_PASS, time.time() + 5.0)
+                self._locks[name] = (_PASS, self.clock() + 5.0)
             else:
                 del self._locks[name]
 
