@@ -62,7 +62,9 @@ def test_each_test_starts_empty_and_redis_is_never_touched(
     client = Client()
     assert_stored(client.get("/articles/1"))
     assert_hit(client.get("/articles/1"))
-    assert calls == ["article:1"]
+    client.cookies["sessionid"] = "abc"
+    assert_miss(client.get("/articles/1"), detail="cookie")
+    assert calls == ["article:1", "article:1"]
     assert _redis_keys(redis_server.url) == []
 
 
