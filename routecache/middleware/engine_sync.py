@@ -58,6 +58,12 @@ __all__ = ["ENGINES", "ON_NEW_ENGINE", "Exchange", "Start", "SyncEngine"]
 ENGINES: weakref.WeakSet[SyncEngine] = weakref.WeakSet()
 ON_NEW_ENGINE: list[Callable[[SyncEngine], None]] = []
 
+
+def _wall_clock() -> float:
+    # ``time.time`` looked up at each call: a test patching it (freezegun) still works.
+    return time.time()
+
+
 logger = logging.getLogger("routecache")
 
 #: Request fields replaced when the engine sends its own conditional request.
@@ -279,7 +285,7 @@ class SyncEngine:
         self.lock_ttl = lock_ttl
         self.lock_wait = lock_wait
         #: The wall clock read for ages and freshness (``routecache.testing`` moves it).
-        self.clock: Callable[[], float] = time.time
+        self.clock: Callable[[], float] = _wall_clock
         self.counts: Counter[str] = Counter()
         self.corrupt = FaultLog("routecache entries", interval=60.0)
         self.decoded = DecodedEntries()

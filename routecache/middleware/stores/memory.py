@@ -33,12 +33,17 @@ class _Item:
         self.tags = tags
 
 
+def _wall_clock() -> float:
+    # ``time.time`` looked up at each call: a test patching it (freezegun) still works.
+    return time.time()
+
+
 class MemoryStore(CheckedOptions):
     """An in-process LRU store holding at most ``max_bytes`` of entries.
 
     Offers the sync :class:`~routecache.middleware.stores.base.Store` methods, and the
     async ones through :meth:`as_async` (the drivers call it for you). ``clock`` is the
-    wall clock entries expire by (``time.time``; tests pass a clock they move).
+    wall clock entries expire by (``time.time()``; tests pass a clock they move).
     """
 
     is_async = False
@@ -48,7 +53,7 @@ class MemoryStore(CheckedOptions):
         max_bytes: int = 64 * 1024 * 1024,
         *,
         prefix: str = "routecache",
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
             raise ConfigurationError(
@@ -66,7 +71,7 @@ class MemoryStore(CheckedOptions):
         self._async: AsyncMemoryStore | None = None
         self.evictions = 0
         #: The wall clock entries and locks expire by (``routecache.testing`` moves it).
-        self.clock = clock
+        self.clock: Callable[[], float] = clock or _wall_clock
 
     def as_async(self) -> AsyncMemoryStore:
         """The async face of this store (same data)."""
