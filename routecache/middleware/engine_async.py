@@ -62,6 +62,7 @@ def _wall_clock() -> float:
     # ``time.time`` looked up at each call: a test patching it (freezegun) still works.
     return time.time()
 
+
 logger = logging.getLogger("routecache")
 
 #: Request fields replaced when the engine sends its own conditional request.
