@@ -29,6 +29,7 @@ SUBS = [
     (r"\bAsyncStore\b", "Store"),
     (r"\bAsyncEngine\b", "SyncEngine"),
     (r"\bAsyncNotifier\b", "SyncNotifier"),
+    (r"\bAsyncConnections\b", "SyncConnections"),
     (r"\basync_multiplexer\b", "sync_multiplexer"),
     (r"\bASYNC_CLIENT_TYPES\b", "SYNC_CLIENT_TYPES"),
     (r"\bmake_async_client\b", "make_sync_client"),

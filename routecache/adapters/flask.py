@@ -78,7 +78,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise missing("Flask", "flask", exc) from exc
 
 from ..middleware.config import OPTION_NAMES, CacheConfig
-from ..middleware.errors import ConfigurationError, StoreError
+from ..middleware.errors import ConfigurationError, StoreError, check_options
 from ..middleware.rules import RoutedRuleSet, Rule, RuleSet, decorator_options
 from ..middleware.stores import MemoryStore, RedisStore
 from ..middleware.stores.base import validate_prefix
@@ -435,15 +435,12 @@ class RouteCache:
         rules: Iterable[Rule | Mapping[str, Any]] = (),
         **options: Any,
     ) -> None:
-        unknown = sorted(set(options) - set(_DRIVER_OPTIONS))
-        if unknown:
-            raise ConfigurationError(
-                f"RouteCache: unknown option(s) {', '.join(map(repr, unknown))} "
-                f"(known: store, rules, {', '.join(sorted(_DRIVER_OPTIONS))})"
-            )
+        check_options("RouteCache", options, {"store", "rules", *_DRIVER_OPTIONS})
         # Check the values now: a mistake shows where the extension is created.
         rule_set = RuleSet(rules, setting="RouteCache(rules=...)")
-        CacheConfig(store=MemoryStore(max_bytes=1) if store is None else store, **options)
+        CacheConfig.for_driver(
+            "RouteCache", {"store": MemoryStore(max_bytes=1) if store is None else store, **options}
+        )
         self.store = store
         self.rules: tuple[Rule, ...] = rule_set.rules
         self.options = options
@@ -482,11 +479,7 @@ class RouteCache:
     def _configure(
         self, config: Mapping[str, Any], app_name: str
     ) -> tuple[dict[str, Any], list[Rule], Any]:
-        unknown = sorted(k for k in config if k.startswith(PREFIX) and k not in CONFIG_KEYS)
-        if unknown:
-            raise ConfigurationError(
-                f"unknown config key(s) {', '.join(unknown)} (known: {', '.join(CONFIG_KEYS)})"
-            )
+        check_options("app.config", {k: None for k in config if k.startswith(PREFIX)}, CONFIG_KEYS)
         probe = MemoryStore(max_bytes=1)
         options: dict[str, Any] = {}
         for key, name in OPTION_KEYS.items():
@@ -570,12 +563,7 @@ def _config_store(config: Mapping[str, Any], app_name: str) -> Any:
             f"ROUTECACHE_REDIS_OPTIONS must be a dict of RedisStore options, "
             f"got {type(redis_options).__name__}"
         )
-    unknown = sorted(str(k) for k in redis_options if k not in _REDIS_OPTIONS)
-    if unknown:
-        raise ConfigurationError(
-            f"ROUTECACHE_REDIS_OPTIONS: unknown option(s) {', '.join(map(repr, unknown))} "
-            f"(RedisStore options: {', '.join(sorted(_REDIS_OPTIONS))})"
-        )
+    check_options("ROUTECACHE_REDIS_OPTIONS", redis_options, _REDIS_OPTIONS)
     url = config["ROUTECACHE_REDIS_URL"]
     if url is None:
         if redis_options:

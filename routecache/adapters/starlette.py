@@ -184,9 +184,18 @@ class CacheMiddleware(_ASGICacheMiddleware):
     def __init__(self, app: Any, *args: Any, **options: Any) -> None:
         # ``*args`` only so that type checkers accept ``app.add_middleware(CacheMiddleware,
         # store=...)``: Starlette's middleware factory protocol takes ``*args``.
-        if args:
-            raise ConfigurationError("CacheMiddleware takes its options as keywords")
-        super().__init__(app, **options)
+        self._error: ConfigurationError | None = None
+        try:
+            if args:
+                raise ConfigurationError("CacheMiddleware takes its options as keywords")
+            super().__init__(app, **options)
+        except ConfigurationError as exc:
+            # Starlette builds its middleware stack when the app first runs: under a
+            # server that is the lifespan startup, and an exception there reads as "no
+            # lifespan support" and the server starts anyway. Fail the startup instead.
+            self.app = app
+            self._error = exc
+            return
         self._explicit = self.policy.rules.rules
         self._discovered = False
 
@@ -201,6 +210,14 @@ class CacheMiddleware(_ASGICacheMiddleware):
         self._discovered = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self._discovered and scope["type"] == "http":
-            self._discover(scope)
+        if self._error is None and not self._discovered and scope["type"] in ("http", "lifespan"):
+            try:
+                self._discover(scope)  # at startup, so a bad @cache_route stops it
+            except ConfigurationError as exc:
+                self._error = exc
+        if self._error is not None:
+            if scope["type"] == "lifespan":
+                await receive()  # lifespan.startup
+                await send({"type": "lifespan.startup.failed", "message": str(self._error)})
+            raise self._error
         await super().__call__(scope, receive, send)

@@ -188,11 +188,15 @@ class CacheMiddleware:
 
     def __init__(self, app: ASGIApp, **options: Any) -> None:
         self.app = app
-        self.config = CacheConfig(**options)
+        self.config = CacheConfig.for_driver(type(self).__name__, options)
         self.policy = self.config.policy
         self.engine = self.config.async_engine()
-        self.store = self.engine.store
         self._lifespan_state: dict[str, Any] | None = None
+
+    @property
+    def store(self) -> Any:
+        """The store the engine uses (the one configured, or a test's)."""
+        return self.engine.store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -16,7 +16,7 @@ from typing import Any, Final
 from .engine_async import AsyncEngine
 from .engine_sync import SyncEngine
 from .entry import Codec
-from .errors import ConfigurationError
+from .errors import CheckedOptions, ConfigurationError, check_options
 from .keys import DEFAULT_UNKEYED_HEADERS, KeyGuard
 from .policy import CachePolicy
 from .rules import DEFAULT_MAX_BODY_SIZE, Rule
@@ -39,7 +39,7 @@ def _positive(value: Any, name: str) -> float:
     return float(value)
 
 
-class CacheConfig:
+class CacheConfig(CheckedOptions):
     """Validated driver options, and the objects built from them.
 
     Args:
@@ -136,7 +136,7 @@ class CacheConfig:
         try:
             self.codec = Codec(compression, compress_min_size)
         except ValueError as exc:
-            raise ConfigurationError(f"compression: {exc}") from None
+            raise ConfigurationError(str(exc)) from None
         if store is None:
             store = MemoryStore()
             logger.info("routecache: no store configured, using an in-process MemoryStore")
@@ -145,6 +145,16 @@ class CacheConfig:
                 f"store must be a RedisStore, AsyncRedisStore or MemoryStore, got {store!r}"
             )
         self.store = store
+
+    @classmethod
+    def for_driver(cls, driver: str, options: Mapping[str, Any]) -> CacheConfig:
+        """The configuration of ``driver`` (its name starts every error message:
+        ``CacheMiddleware: unknown option 'defualt_ttl' (did you mean 'default_ttl'?)``)."""
+        check_options(driver, options, cls._keywords)
+        try:
+            return cls(**options)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{driver}: {exc}") from None
 
     def async_store(self) -> AsyncStore:
         """The store's asyncio face (a twin on the same Redis for a sync store)."""

@@ -25,7 +25,9 @@ import contextlib
 import logging
 import time
 import uuid
+import weakref
 from collections import Counter
+from collections.abc import Callable
 from typing import Final
 
 from .concurrency_async import Signal, sleep, spawn
@@ -50,7 +52,18 @@ from .refresh import refresh_headers
 from .stores.base import AsyncStore, Fence, LockState
 from .stores.faults import CircuitBreaker, FaultLog
 
-__all__ = ["AsyncEngine", "Exchange", "Start"]
+__all__ = ["ENGINES", "ON_NEW_ENGINE", "AsyncEngine", "Exchange", "Start"]
+
+#: Every engine alive in this process (held weakly), and functions called with each new
+#: one: ``routecache.testing`` gives them a test's store and clock.
+ENGINES: weakref.WeakSet[AsyncEngine] = weakref.WeakSet()
+ON_NEW_ENGINE: list[Callable[[AsyncEngine], None]] = []
+
+
+def _wall_clock() -> float:
+    # ``time.time`` looked up at each call: a test patching it (freezegun) still works.
+    return time.time()
+
 
 logger = logging.getLogger("routecache")
 
@@ -117,7 +130,7 @@ class Exchange:
         self.engine = engine
         self.plan = plan
         self.verdict = verdict
-        self.request_time = time.time()
+        self.request_time = self.engine.clock()
         self._rp: ResponsePlan | None = None
         self._freshened: bytes | None = None
         self._flight = verdict.flight if isinstance(verdict.flight, _Flight) else None
@@ -148,7 +161,7 @@ class Exchange:
     async def start(self, status: int, headers: HeaderList) -> Start:
         """Decide what happens to the app's response once its status is known."""
         plan, verdict, policy = self.plan, self.verdict, self.engine.policy
-        now = time.time()
+        now = self.engine.clock()
         if plan.action == Action.INVALIDATE:
             invalidation = policy.invalidation(plan, status, headers)
             if invalidation:
@@ -210,7 +223,7 @@ class Exchange:
         """The app raised before answering: a stale entry to serve, or ``None``."""
         entry = self.verdict.entry
         if self.verdict.stale_ok and entry is not None:
-            return self._stale_if_error(entry, time.time(), None)
+            return self._stale_if_error(entry, self.engine.clock(), None)
         return None
 
     async def finish(self, body: bytes | None) -> None:
@@ -270,6 +283,8 @@ class AsyncEngine:
         self.collapse = collapse
         self.lock_ttl = lock_ttl
         self.lock_wait = lock_wait
+        #: The wall clock read for ages and freshness (``routecache.testing`` moves it).
+        self.clock: Callable[[], float] = _wall_clock
         self.counts: Counter[str] = Counter()
         self.corrupt = FaultLog("routecache entries", interval=60.0)
         self.decoded = DecodedEntries()
@@ -285,6 +300,9 @@ class AsyncEngine:
         #: 0: sure; inf: the breaker was open (unsure from the next answer); else the
         #: monotonic time the unsure window ends.
         self._unsure_until = 0.0
+        ENGINES.add(self)
+        for hook in ON_NEW_ENGINE:
+            hook(self)
 
     # -- lookups --------------------------------------------------------------------
 
@@ -314,7 +332,7 @@ class AsyncEngine:
             return self._unavailable(plan)
         if self._unsure_until and self._unsure():
             return self._bypass(plan, "store-recovering")
-        now = time.time()
+        now = self.clock()
         entry = self._decode(data, plan)
         if entry is not None and pending.tags and pending.blocks_tags(entry.tags):
             return self._bypass(plan, "invalidation-pending")
@@ -442,7 +460,7 @@ class AsyncEngine:
         entry = decode_entry(data) if data is not None else None
         if entry is None:
             return verdict
-        judged = self.policy.judge(plan, entry, time.time())
+        judged = self.policy.judge(plan, entry, self.clock())
         if judged.kind != VerdictKind.FRESH:
             return verdict
         judged.collapsed = True
@@ -488,7 +506,7 @@ class AsyncEngine:
         """The response for a verdict that serves the entry (fresh, stale or collapsed)."""
         entry = verdict.entry
         assert entry is not None
-        now = time.time()
+        now = self.clock()
         if verdict.collapsed:
             return self.policy.serve(
                 plan, entry, now, hit=False, fwd=verdict.fwd or "uri-miss", collapsed=True

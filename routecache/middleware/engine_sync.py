@@ -26,7 +26,9 @@ import contextlib
 import logging
 import time
 import uuid
+import weakref
 from collections import Counter
+from collections.abc import Callable
 from typing import Final
 
 from .concurrency_sync import Signal, sleep, spawn
@@ -51,7 +53,18 @@ from .refresh import refresh_headers
 from .stores.base import Fence, LockState, Store
 from .stores.faults import CircuitBreaker, FaultLog
 
-__all__ = ["Exchange", "Start", "SyncEngine"]
+__all__ = ["ENGINES", "ON_NEW_ENGINE", "Exchange", "Start", "SyncEngine"]
+
+#: Every engine alive in this process (held weakly), and functions called with each new
+#: one: ``routecache.testing`` gives them a test's store and clock.
+ENGINES: weakref.WeakSet[SyncEngine] = weakref.WeakSet()
+ON_NEW_ENGINE: list[Callable[[SyncEngine], None]] = []
+
+
+def _wall_clock() -> float:
+    # ``time.time`` looked up at each call: a test patching it (freezegun) still works.
+    return time.time()
+
 
 logger = logging.getLogger("routecache")
 
@@ -118,7 +131,7 @@ class Exchange:
         self.engine = engine
         self.plan = plan
         self.verdict = verdict
-        self.request_time = time.time()
+        self.request_time = self.engine.clock()
         self._rp: ResponsePlan | None = None
         self._freshened: bytes | None = None
         self._flight = verdict.flight if isinstance(verdict.flight, _Flight) else None
@@ -149,7 +162,7 @@ class Exchange:
     def start(self, status: int, headers: HeaderList) -> Start:
         """Decide what happens to the app's response once its status is known."""
         plan, verdict, policy = self.plan, self.verdict, self.engine.policy
-        now = time.time()
+        now = self.engine.clock()
         if plan.action == Action.INVALIDATE:
             invalidation = policy.invalidation(plan, status, headers)
             if invalidation:
@@ -209,7 +222,7 @@ class Exchange:
         """The app raised before answering: a stale entry to serve, or ``None``."""
         entry = self.verdict.entry
         if self.verdict.stale_ok and entry is not None:
-            return self._stale_if_error(entry, time.time(), None)
+            return self._stale_if_error(entry, self.engine.clock(), None)
         return None
 
     def finish(self, body: bytes | None) -> None:
@@ -267,6 +280,8 @@ class SyncEngine:
         self.collapse = collapse
         self.lock_ttl = lock_ttl
         self.lock_wait = lock_wait
+        #: The wall clock read for ages and freshness (``routecache.testing`` moves it).
+        self.clock: Callable[[], float] = _wall_clock
         self.counts: Counter[str] = Counter()
         self.corrupt = FaultLog("routecache entries", interval=60.0)
         self.decoded = DecodedEntries()
@@ -282,6 +297,9 @@ class SyncEngine:
         #: 0: sure; inf: the breaker was open (unsure from the next answer); else the
         #: monotonic time the unsure window ends.
         self._unsure_until = 0.0
+        ENGINES.add(self)
+        for hook in ON_NEW_ENGINE:
+            hook(self)
 
     # -- lookups --------------------------------------------------------------------
 
@@ -311,7 +329,7 @@ class SyncEngine:
             return self._unavailable(plan)
         if self._unsure_until and self._unsure():
             return self._bypass(plan, "store-recovering")
-        now = time.time()
+        now = self.clock()
         entry = self._decode(data, plan)
         if entry is not None and pending.tags and pending.blocks_tags(entry.tags):
             return self._bypass(plan, "invalidation-pending")
@@ -439,7 +457,7 @@ class SyncEngine:
         entry = decode_entry(data) if data is not None else None
         if entry is None:
             return verdict
-        judged = self.policy.judge(plan, entry, time.time())
+        judged = self.policy.judge(plan, entry, self.clock())
         if judged.kind != VerdictKind.FRESH:
             return verdict
         judged.collapsed = True
@@ -485,7 +503,7 @@ class SyncEngine:
         """The response for a verdict that serves the entry (fresh, stale or collapsed)."""
         entry = verdict.entry
         assert entry is not None
-        now = time.time()
+        now = self.clock()
         if verdict.collapsed:
             return self.policy.serve(
                 plan, entry, now, hit=False, fwd=verdict.fwd or "uri-miss", collapsed=True

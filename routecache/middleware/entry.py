@@ -180,7 +180,9 @@ class Codec:
 
     def __init__(self, compression: str | None = "auto", compress_min_size: int = 262144) -> None:
         if compression not in ("auto", "zstd", "zlib", None):
-            raise ValueError("compression must be 'auto', 'zstd', 'zlib' or None")
+            raise ValueError(
+                f"compression must be 'auto', 'zstd', 'zlib' or None, got {compression!r}"
+            )
         if compression == "zstd" and _zstd is None:
             raise ValueError("compression='zstd' needs the zstandard package (routecache[zstd])")
         if compression == "auto":

@@ -17,7 +17,7 @@ import string
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from .errors import ConfigurationError
+from .errors import CheckedOptions, ConfigurationError, check_options
 
 __all__ = [
     "DEFAULT_CACHE_STATUSES",
@@ -160,7 +160,7 @@ def _check_template_fields(
                 )
 
 
-class Rule:
+class Rule(CheckedOptions):
     """How one route is cached.
 
     Args:
@@ -223,6 +223,10 @@ class Rule:
         "vary",
         "vary_cookies",
     )
+
+    @classmethod
+    def _describe(cls, args: tuple[Any, ...], options: Mapping[str, Any]) -> str:
+        return f"Rule({(args[0] if args else options.get('path'))!r})"
 
     def __init__(
         self,
@@ -390,12 +394,7 @@ _OPTION_NAMES: Final = frozenset(inspect.signature(Rule).parameters) - {"path"}
 
 def check_rule_options(options: Mapping[str, Any], *, setting: str) -> None:
     """Raise :class:`ConfigurationError` if ``options`` has a key ``Rule`` does not take."""
-    unknown = sorted(set(options) - _OPTION_NAMES)
-    if unknown:
-        raise ConfigurationError(
-            f"{setting}: unknown rule option(s) {', '.join(map(repr, unknown))} "
-            f"(known: {', '.join(sorted(_OPTION_NAMES))})"
-        )
+    check_options(setting, options, _OPTION_NAMES)
 
 
 class RuleMatch:

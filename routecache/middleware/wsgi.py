@@ -14,9 +14,12 @@ Usage::
 It works for Flask (the Flask extension wraps ``app.wsgi_app`` for you), Falcon,
 Bottle, Pyramid or a bare WSGI callable, under threaded servers (gunicorn gthread,
 waitress). A hit is answered without calling the app; a miss is streamed to the
-server while a copy of up to ``max_body_size`` bytes is kept, and stored when the
-app's iterable is exhausted and closed (``close()`` is always propagated); a partial
-or failed response is never stored. Every decision is the policy's.
+server while a copy of up to ``max_body_size`` bytes is kept, and stored as soon as
+the server asks for more after the last chunk (the app's iterable is exhausted and
+every byte was handed over), on ``close()``, or when the server lets go of the body
+iterator after taking the last chunk, whichever comes first; ``close()`` is always
+propagated. A partial or failed response, or one whose body the server (or a
+test client) never read to the end, is never stored. Every decision is the policy's.
 """
 
 from __future__ import annotations
@@ -198,7 +201,10 @@ def _served_iterable(start_response: StartResponse, served: Served) -> list[byte
 
 class _Forwarded:
     """The iterable returned for a forwarded request: relays the app's body, keeps a
-    bounded copy while the policy wants it, and stores it on ``close()``.
+    bounded copy while the policy wants it, and finishes the exchange (stores the copy,
+    wakes the requests waiting on this one) once the body was handed over to the end,
+    or on ``close()``: servers and test clients that never call ``close()`` (Flask's
+    ``app.test_client()`` without ``with``) still store a body they read in full.
 
     The real ``start_response`` is called when the first chunk is ready (PEP 3333
     allows it), so an ETag can be added when that chunk is the whole body.
@@ -215,6 +221,7 @@ class _Forwarded:
         self.tee = BodyTee(False, 0)
         self.complete = False
         self.closed = False
+        self.finished = False
         self.real_write: Callable[[bytes], object] | None = None
 
     # -- start_response given to the app ---------------------------------------------
@@ -267,6 +274,15 @@ class _Forwarded:
     # -- the iterable given to the server --------------------------------------------
 
     def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._relay()
+        finally:
+            # Exhausted, closed, or dropped by a consumer that never read to the end (a
+            # test client's response let go): finish once, so that the requests waiting
+            # on this one are woken, and a complete body is stored.
+            self._finish()
+
+    def _relay(self) -> Iterator[bytes]:
         assert self.app_iter is not None
         iterator = iter(self.app_iter)
         sentinel: Any = object()
@@ -296,14 +312,22 @@ class _Forwarded:
             last = following is sentinel
             self._send_headers(current if last else None)  # once: the first chunk
             self.tee.add(current)
+            # Once the consumer holds the last chunk the body is complete; it is stored
+            # when the consumer asks for more (the chunk went out) or lets go of us.
+            self.complete = last
             yield current
             if last:
-                self.complete = True
                 return
             current = following
 
+    def _finish(self) -> None:
+        if not self.finished:
+            self.finished = True
+            self.exchange.finish(self.tee.body(self.complete))
+
     def close(self) -> None:
-        """Close the app's iterable, then store the response (after it went out)."""
+        """Close the app's iterable, then finish the exchange if the end of the body
+        has not already done it (a body not relayed to its last chunk is not stored)."""
         if self.closed:
             return
         self.closed = True
@@ -312,22 +336,30 @@ class _Forwarded:
             if close is not None:
                 close()
         finally:
-            self.exchange.finish(self.tee.body(self.complete))
+            self._finish()
 
 
 class _AfterClose:
-    """Wraps a hit's body so a background refresh runs after the response went out."""
+    """Wraps a hit's body so a background refresh runs after the response went out:
+    when the server asks for more after the body, on ``close()``, or when the server
+    lets go of the body (a test client that never closes), whichever comes first."""
 
     def __init__(self, body: list[bytes], task: Callable[[], None]) -> None:
         self.body = body
-        self.task = task
+        self.task: Callable[[], None] | None = task
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self.body)
+        try:
+            yield from self.body
+        finally:
+            self.close()
 
     def close(self) -> None:
+        task, self.task = self.task, None
+        if task is None:
+            return
         try:
-            self.task()
+            task()
         except Exception:
             logger.warning("routecache: background refresh failed", exc_info=True)
 
@@ -343,10 +375,14 @@ class CacheMiddleware:
 
     def __init__(self, app: WSGIApp, **options: Any) -> None:
         self.app = app
-        self.config = CacheConfig(**options)
+        self.config = CacheConfig.for_driver(type(self).__name__, options)
         self.policy: CachePolicy = self.config.policy
         self.engine = self.config.sync_engine()
-        self.store = self.engine.store
+
+    @property
+    def store(self) -> Any:
+        """The store the engine uses (the one configured, or a test's)."""
+        return self.engine.store
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         try:

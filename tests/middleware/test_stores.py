@@ -793,12 +793,17 @@ def test_guard_error_replies_fail_the_call_but_never_open_the_breaker(
     assert breaker.allow()
 
 
-def test_guard_lets_programming_errors_through_and_records_success() -> None:
-    breaker, log = CircuitBreaker(threshold=2), FaultLog("t")
+def test_guard_turns_any_error_into_a_store_error_and_records_success(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Whatever a store call raises, the caller gets a StoreError (a bypass), never a
+    # 500; an error that is not a Redis fault is logged with its traceback.
+    breaker, log = CircuitBreaker(threshold=3), FaultLog("t")
     breaker.failure()
-    with pytest.raises(KeyError), StoreGuard(breaker, log, "op"):
+    with pytest.raises(StoreError), StoreGuard(breaker, log, "op"):
         raise KeyError("bug")
-    assert log.counts["total"] == 0
+    assert log.counts["KeyError"] == log.counts["total"] == 1
+    assert caplog.records[-1].exc_info is not None
     with StoreGuard(breaker, log, "op"):
         pass
     assert breaker._failures == 0

@@ -4,6 +4,13 @@
 two uvicorn workers: every response after the first is a hit, and the view runs about
 once per refresh period (an entry is refreshed when its age passes 1 s, so about 30
 times in 30 s), not 600 times; one worker refreshes at a time across both processes.
+
+The steady traffic starts once the first response's entry is in Redis (its write is
+announced on the store's channel). The write happens after the response went out
+(write-behind), so a request sent the moment the first one returns can reach the other
+worker before it: it finds no entry, waits on the first fetch's lock and is answered
+by it (``fwd=uri-miss; collapsed``), which is write-behind working as documented, not
+refresh-ahead failing.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.patterns._support import (
+    PREFIX,
     app_env,
     calls,
     calls_by_pid,
@@ -33,11 +41,25 @@ REFRESH_AHEAD = 0.5
 VIEW = 0.2
 
 
+def _next_message(pubsub: Any, timeout: float = 5.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while (remaining := deadline - time.monotonic()) > 0:
+        message = pubsub.get_message(timeout=remaining)
+        if message is not None:
+            return dict(message)
+    raise AssertionError(f"nothing on the store's channel within {timeout} s")
+
+
 def test_steady_traffic_never_misses(redis_clean_url: str, rc: Any) -> None:
     path = "/ra/1"
+    announcements = rc.pubsub()
+    announcements.subscribe(f"{PREFIX}:stored")
+    assert _next_message(announcements)["type"] == "subscribe"
     with serve("starlette", app_env(redis_clean_url, view_sleep=VIEW)) as server:
         first = request(server.port, path)
         assert "fwd=uri-miss; stored" in first.cache_status, first
+        assert _next_message(announcements)["type"] == "message"  # the entry is in Redis
+        announcements.close()
         started = time.monotonic()
         total = int(DURATION * RATE)
 

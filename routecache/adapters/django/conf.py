@@ -30,7 +30,7 @@ from django.utils.module_loading import import_string
 from ...middleware.config import OPTION_NAMES, CacheConfig
 from ...middleware.engine_async import AsyncEngine
 from ...middleware.engine_sync import SyncEngine
-from ...middleware.errors import ConfigurationError
+from ...middleware.errors import ConfigurationError, unknown_option
 from ...middleware.rules import Rule
 from ...middleware.stores import AsyncRedisStore, MemoryStore, RedisStore
 from ...middleware.stores.base import validate_prefix
@@ -41,6 +41,7 @@ __all__ = [
     "SETTING",
     "Parsed",
     "Problem",
+    "SettingsError",
     "State",
     "aclose",
     "get_state",
@@ -111,13 +112,12 @@ def parse(value: Any, setting: str = SETTING) -> tuple[Parsed | None, list[Probl
             )
         ]
     parsed = Parsed()
-    unknown = sorted(str(k) for k in value if k not in KNOWN_KEYS)
-    if unknown:
+    for key in sorted(str(k) for k in value if k not in KNOWN_KEYS):
         problems.append(
             Problem(
                 "routecache.E002",
-                f"{setting} has unknown key(s): {', '.join(map(repr, unknown))}.",
-                f"Remove them from {setting}; known keys: {', '.join(sorted(KNOWN_KEYS))}.",
+                f"{unknown_option(setting, key, KNOWN_KEYS)}.",
+                f"Remove it from {setting}; known keys: {', '.join(sorted(KNOWN_KEYS))}.",
             )
         )
     probe = MemoryStore(max_bytes=1)
@@ -231,9 +231,8 @@ def _parse_redis_options(
         return [
             Problem(
                 "routecache.E005",
-                f"{where} has unknown option(s): {', '.join(map(repr, unknown))}.",
-                f"Remove them from {where}; RedisStore options: "
-                f"{', '.join(sorted(_REDIS_OPTIONS))}.",
+                f"{unknown_option(where, unknown[0], _REDIS_OPTIONS)}.",
+                f"Remove it from {where}; RedisStore options: {', '.join(sorted(_REDIS_OPTIONS))}.",
             )
         ]
     if given == ["STORE"]:
@@ -335,21 +334,26 @@ def _parse_cache_alias(alias: Any, setting: str, parsed: Parsed) -> list[Problem
     return _check_url(location, f"{where} (CACHES[{alias!r}]['LOCATION'])", parsed)
 
 
+class SettingsError(ConfigurationError, ImproperlyConfigured):
+    """A bad ``ROUTECACHE`` setting: Django's ``ImproperlyConfigured`` and routecache's
+    :class:`~routecache.ConfigurationError` at once."""
+
+
 def build(value: Any, setting: str = SETTING) -> tuple[CacheConfig, str | None]:
     """The cache configuration of a settings dict, and the Redis URL of the store
     built from it (``None`` when the store was given or lives in memory).
 
-    Raises :class:`~django.core.exceptions.ImproperlyConfigured` on the first problem.
+    Raises :class:`SettingsError` (an ``ImproperlyConfigured``) on the first problem.
     """
     parsed, problems = parse(value, setting)
     if parsed is None:
         first = problems[0]
-        raise ImproperlyConfigured(f"{first.msg} {first.hint} ({first.id})")
+        raise SettingsError(f"{first.msg} {first.hint} ({first.id})")
     store = parsed.store
     if store is not None and (isinstance(store, type) or not hasattr(store, "is_async")):
         store = store()
         if not hasattr(store, "is_async"):
-            raise ImproperlyConfigured(
+            raise SettingsError(
                 f"{_where(setting, 'STORE')}: the factory returned {store!r}, not a store."
             )
     url = None
@@ -366,7 +370,7 @@ def build(value: Any, setting: str = SETTING) -> tuple[CacheConfig, str | None]:
     try:
         config = CacheConfig(store=store, rules=parsed.rules, **parsed.options)
     except ConfigurationError as exc:  # pragma: no cover - parse() checked every option
-        raise ImproperlyConfigured(f"{setting}: {exc}") from None
+        raise SettingsError(f"{setting}: {exc}") from None
     return config, url
 
 

@@ -86,9 +86,17 @@ class FaultLog:
         self._suppressed = 0
         self._lock = threading.Lock()
 
-    def record(self, operation: str, exc: BaseException, kind: str | None = None) -> None:
+    def record(
+        self,
+        operation: str,
+        exc: BaseException,
+        kind: str | None = None,
+        *,
+        traceback: bool = False,
+    ) -> None:
         """Count a fault of ``operation`` (under ``kind``, by default the exception's
-        class name) and maybe log it."""
+        class name) and maybe log it (with its ``traceback`` for errors that are not
+        Redis faults: they may be bugs)."""
         kind = kind or type(exc).__name__
         with self._lock:
             self.counts[kind] += 1
@@ -106,4 +114,5 @@ class FaultLog:
             kind,
             exc,
             f" ({suppressed} similar faults not logged)" if suppressed else "",
+            exc_info=exc if traceback else None,
         )

@@ -18,11 +18,11 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from time import monotonic
 from typing import Any
 
-from ..errors import ConfigurationError
+from ..errors import CheckedOptions, ConfigurationError
 from ..keys import CacheKey, path_hash
 from .base import FENCE_TTL, Fence, KeySpace, LockState, as_paths
 
@@ -44,16 +44,28 @@ class _Item:
         self.gen = gen
 
 
-class MemoryStore:
+def _wall_clock() -> float:
+    # ``time.time`` looked up at each call: a test patching it (freezegun) still works.
+    return time.time()
+
+
+class MemoryStore(CheckedOptions):
     """An in-process LRU store holding at most ``max_bytes`` of entries.
 
     Offers the sync :class:`~routecache.middleware.stores.base.Store` methods, and the
-    async ones through :meth:`as_async` (the drivers call it for you).
+    async ones through :meth:`as_async` (the drivers call it for you). ``clock`` is the
+    wall clock entries expire by (``time.time()``; tests pass a clock they move).
     """
 
     is_async = False
 
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024, *, prefix: str = "routecache") -> None:
+    def __init__(
+        self,
+        max_bytes: int = 64 * 1024 * 1024,
+        *,
+        prefix: str = "routecache",
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
             raise ConfigurationError(
                 f"max_bytes must be a positive number of bytes, got {max_bytes!r}"
@@ -72,6 +84,8 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._async: AsyncMemoryStore | None = None
         self.evictions = 0
+        #: The wall clock entries and locks expire by (``routecache.testing`` moves it).
+        self.clock: Callable[[], float] = clock or _wall_clock
 
     def as_async(self) -> AsyncMemoryStore:
         """The async face of this store (same data)."""
@@ -175,7 +189,7 @@ class MemoryStore:
     ) -> bytes | None:
         """The encoded entry, or ``None`` when absent, expired or fenced."""
         name = self.keys.entry(key, variant)
-        now = time.time()
+        now = self.clock()
         with self._lock:
             if fence is not None:
                 fence.gen = self._gen(key.path_hash, now) or b""
@@ -197,7 +211,7 @@ class MemoryStore:
         invalidated since the fence was read."""
         if ttl <= 0 or len(data) > self.max_bytes:
             return False
-        now = time.time()
+        now = self.clock()
         expires = now + ttl
         tag_tuple = tuple(tags)
         phash = key.path_hash
@@ -242,7 +256,7 @@ class MemoryStore:
     ) -> tuple[str, bytes | None]:
         """The entry if stored (unless ``check_entry`` is False); else take the fetch
         lock if it is free. Fills ``fence`` with the path generation."""
-        now = time.time()
+        now = self.clock()
         with self._lock:
             if fence is not None:
                 fence.gen = self._gen(key.path_hash, now) or b""
@@ -258,7 +272,7 @@ class MemoryStore:
 
     def lock(self, key: CacheKey, token: str, ttl: float, *, fence: Fence | None = None) -> bool:
         """Take the entry's lock if it is free; True when taken. Fills ``fence``."""
-        now = time.time()
+        now = self.clock()
         name = self.keys.lock(key)
         with self._lock:
             held = self._locks.get(name)
@@ -277,7 +291,7 @@ class MemoryStore:
             if held is None or held[0] != token:
                 return
             if passed:
-                self._locks[name] = (_PASS, time.time() + 5.0)
+                self._locks[name] = (_PASS, self.clock() + 5.0)
             else:
                 del self._locks[name]
 
@@ -296,7 +310,7 @@ class MemoryStore:
         fetches that began before are refused (their paths' generations replaced,
         their tags marked)."""
         removed = 0
-        now = time.time()
+        now = self.clock()
         with self._lock:
             if everything:
                 removed = len(self._data)

@@ -11,33 +11,25 @@ breaker, except invalidations (never refused, each call bounded by the timeout).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..concurrency_async import Background
-from ..errors import ConfigurationError, StoreError
+from ..errors import CheckedOptions, ConfigurationError, StoreError
 from ..keys import CacheKey, path_hash
 from .base import FENCE_TTL, Fence, KeySpace, LockState, as_paths
+from .connections import AsyncConnections, Connections, script
 from .faults import CircuitBreaker, FaultLog
 from .multiplex import async_multiplexer
 from .notify import AsyncNotifier
 from .redis_common import (
     ASYNC_CLIENT_TYPES,
     BATCH,
-    BUMP_GENS,
-    GET_OR_LOCK,
-    INVALIDATE_PATH,
-    LOCK,
     LOCK_STATES,
-    MARK_TAG,
     PASS_MARKER,
-    RELEASE,
-    SET_ENTRY,
-    SWEEP_ENTRIES,
-    SWEEP_PATH,
-    TAG_ADD,
-    TAG_REMOVE,
+    SCRIPTS,
     StoreGuard,
     classify_keys,
     group_by_slot,
@@ -50,7 +42,7 @@ from .redis_common import (
 __all__ = ["AsyncRedisStore"]
 
 
-class AsyncRedisStore:
+class AsyncRedisStore(CheckedOptions):
     """Keeps entries in Redis for asyncio code (ASGI apps, async Django).
 
     Args:
@@ -99,42 +91,81 @@ class AsyncRedisStore:
         }
         if isinstance(url_or_client, str):
             self.url: str | None = url_or_client
-            self.client = make_async_client(
-                url_or_client,
-                cluster=cluster,
-                timeout=timeout,
-                connect_timeout=connect_timeout,
-                options=dict(client_options or {}),
-            )
+            self._given: Any = None
             self._owns_client = True
         elif isinstance(url_or_client, ASYNC_CLIENT_TYPES):
             self.url = None
-            self.client = url_or_client
+            self._given = url_or_client
             self._owns_client = False
         else:
             raise ConfigurationError(
                 f"{type(self).__name__} needs a Redis URL or a matching redis-py client, "
                 f"got {type(url_or_client).__name__}"
             )
+        # Built from a URL, the store has its own connections per event loop; a ready
+        # client is the caller's, used as given.
+        self._connections = AsyncConnections(self._connect, self._disconnect)
         self.cluster = is_cluster_client(self.client)
         self._twin: Any = None
         self.breaker = CircuitBreaker(breaker_threshold, breaker_cooldown)
         self.faults = FaultLog(f"{type(self).__name__}({prefix})")
-        self._set_entry = self.client.register_script(SET_ENTRY)
-        self._tag_add = self.client.register_script(TAG_ADD)
-        self._invalidate_path = self.client.register_script(INVALIDATE_PATH)
-        self._sweep_path = self.client.register_script(SWEEP_PATH)
-        self._sweep_entries = self.client.register_script(SWEEP_ENTRIES)
-        self._tag_remove = self.client.register_script(TAG_REMOVE)
-        self._mark_tag = self.client.register_script(MARK_TAG)
-        self._bump_gens = self.client.register_script(BUMP_GENS)
-        self._get_or_lock = self.client.register_script(GET_OR_LOCK)
-        self._lock = self.client.register_script(LOCK)
-        self._release = self.client.register_script(RELEASE)
         #: Batch deletions of large invalidations, continuing after the call returned.
         self.sweeps = Background()
-        self._notifier = AsyncNotifier(self.client, self.keys.channel)
-        self._fast_get: Any = async_multiplexer(self.client, timeout) if multiplex else None
+
+    def _connect(self) -> Connections:
+        settings = self.settings
+        if self._given is not None:
+            client = self._given
+        else:
+            client = make_async_client(
+                self.url,  # type: ignore[arg-type]
+                cluster=settings["cluster"],
+                timeout=settings["timeout"],
+                connect_timeout=settings["connect_timeout"],
+                options=dict(settings["client_options"]),
+            )
+        return Connections(
+            client=client,
+            scripts={name: client.register_script(text) for name, text in SCRIPTS.items()},
+            notifier=AsyncNotifier(client, self.keys.channel),
+            fast_get=async_multiplexer(client, self.timeout) if settings["multiplex"] else None,
+        )
+
+    async def _disconnect(self, connections: Connections) -> None:
+        with contextlib.suppress(Exception):
+            await connections.notifier.close()
+        if connections.fast_get is not None:
+            with contextlib.suppress(Exception):
+                await connections.fast_get.close()
+        if self._owns_client:
+            with contextlib.suppress(Exception):
+                await connections.client.aclose()
+
+    # The running event loop's connections (every thread's, in the sync store).
+    @property
+    def client(self) -> Any:
+        """The redis-py client (of the running event loop, for the asyncio store)."""
+        return self._connections.current().client
+
+    _set_entry = script("set_entry")
+    _tag_add = script("tag_add")
+    _invalidate_path = script("invalidate_path")
+    _sweep_path = script("sweep_path")
+    _sweep_entries = script("sweep_entries")
+    _tag_remove = script("tag_remove")
+    _mark_tag = script("mark_tag")
+    _bump_gens = script("bump_gens")
+    _get_or_lock = script("get_or_lock")
+    _lock = script("lock")
+    _release = script("release")
+
+    @property
+    def _notifier(self) -> Any:
+        return self._connections.current().notifier
+
+    @property
+    def _fast_get(self) -> Any:
+        return self._connections.current().fast_get
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url or self.client!r}, prefix={self.prefix!r})"
@@ -327,7 +358,8 @@ class AsyncRedisStore:
 
     async def wait_stored(self, key: CacheKey, timeout: float) -> bool:
         """Wait (pub/sub) up to ``timeout`` for another worker to store ``key``."""
-        return await self._notifier.wait(self.keys.flight(key), timeout)
+        woken: bool = await self._notifier.wait(self.keys.flight(key), timeout)
+        return woken
 
     async def invalidate(
         self,
@@ -498,11 +530,8 @@ class AsyncRedisStore:
         }
 
     async def close(self) -> None:
-        """Wait (briefly) for background deletions, close the client if this store
-        created it."""
+        """Wait (briefly) for background deletions, then close the connections of the
+        running event loop (the client only if this store created it); other loops'
+        connections close when their loop shuts down."""
         await self.sweeps.wait(max(self.timeout * 40, 10.0))
-        await self._notifier.close()
-        if self._fast_get is not None:
-            await self._fast_get.close()
-        if self._owns_client:
-            await self.client.aclose()
+        await self._connections.close()

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 import redis
 import redis.asyncio
@@ -41,6 +41,7 @@ __all__ = [
     "MARK_TAG",
     "PASS_MARKER",
     "RELEASE",
+    "SCRIPTS",
     "SET_ENTRY",
     "SWEEP_ENTRIES",
     "SWEEP_PATH",
@@ -234,6 +235,21 @@ end
 return 0
 """
 
+#: Every script a store registers, by the name its connections keep it under.
+SCRIPTS: Final = {
+    "set_entry": SET_ENTRY,
+    "tag_add": TAG_ADD,
+    "invalidate_path": INVALIDATE_PATH,
+    "sweep_path": SWEEP_PATH,
+    "sweep_entries": SWEEP_ENTRIES,
+    "tag_remove": TAG_REMOVE,
+    "mark_tag": MARK_TAG,
+    "bump_gens": BUMP_GENS,
+    "get_or_lock": GET_OR_LOCK,
+    "lock": LOCK,
+    "release": RELEASE,
+}
+
 LOCK_STATES = {1: LockState.FOUND, 2: LockState.ACQUIRED, 3: LockState.PASS, 4: LockState.BUSY}
 
 #: Errors that mean "Redis misbehaved" (down, slow, full, read-only, cluster moving).
@@ -323,7 +339,14 @@ class StoreGuard:
             self.breaker.success()
             self.faults.record(self.operation, exc, "store_full" if is_out_of_memory(exc) else None)
             raise StoreError(f"{self.operation} failed: {exc}") from exc
-        # Cancelled (or a bug): never leave a half-open breaker waiting for this trial.
+        if isinstance(exc, Exception):
+            # Not a Redis fault (a connection of a closed event loop, a client misused
+            # by the caller...): still a bypass for the caller, never a 500; logged
+            # with its traceback, since it may be a bug.
+            self.breaker.failure()
+            self.faults.record(self.operation, exc, traceback=True)
+            raise StoreError(f"{self.operation} failed: {exc}") from exc
+        # Cancelled: never leave a half-open breaker waiting for this trial.
         if not self.force:
             self.breaker.abandon()
 

@@ -289,7 +289,7 @@ _THREE_RULES = [{"path": "/a", "ttl": 1}, {"path": "/b", "ttl": 1}]
         ({"ROUTECACHE_REDIS_URL": 6379}, "ROUTECACHE_REDIS_URL must be a URL"),
         (
             {"ROUTECACHE_REDIS_URL": "redis://x", "ROUTECACHE_REDIS_OPTIONS": {"timeot": 1}},
-            "ROUTECACHE_REDIS_OPTIONS: unknown option(s) 'timeot'",
+            "ROUTECACHE_REDIS_OPTIONS: unknown option 'timeot' (did you mean 'timeout'?)",
         ),
         (
             {"ROUTECACHE_REDIS_URL": "redis://x", "ROUTECACHE_REDIS_OPTIONS": {"timeout": -1}},
@@ -299,14 +299,18 @@ _THREE_RULES = [{"path": "/a", "ttl": 1}, {"path": "/b", "ttl": 1}]
         ({"ROUTECACHE_RULES": {"path": "/a", "ttl": 1}}, "ROUTECACHE_RULES must be a list"),
         (
             {"ROUTECACHE_RULES": [*_THREE_RULES, {"path": "/c", "tll": 1}]},
-            "ROUTECACHE_RULES[2]: unknown rule option(s) 'tll'",
+            "ROUTECACHE_RULES[2]: unknown option 'tll' (did you mean 'ttl'?)",
         ),
         ({"ROUTECACHE_RULES": [*_THREE_RULES, {"ttl": 1}]}, "ROUTECACHE_RULES[2] needs a 'path'"),
         ({"ROUTECACHE_RULES": [{"path": "items", "ttl": 1}]}, "ROUTECACHE_RULES[0]: Rule path"),
         ({"ROUTECACHE_RULES": [{"path": "/a", "ttl": -5}]}, "ROUTECACHE_RULES[0]: Rule('/a'): ttl"),
         ({"ROUTECACHE_RULES": ["/a"]}, "ROUTECACHE_RULES[0] must be a dict"),
         ({"ROUTECACHE_ENABLED": "no"}, "ROUTECACHE_ENABLED must be True or False"),
-        ({"ROUTECACHE_DEFAULT_TLL": 5}, "unknown config key(s) ROUTECACHE_DEFAULT_TLL"),
+        (
+            {"ROUTECACHE_DEFAULT_TLL": 5},
+            "app.config: unknown option 'ROUTECACHE_DEFAULT_TLL' "
+            "(did you mean 'ROUTECACHE_DEFAULT_TTL'?)",
+        ),
     ],
 )
 def test_bad_config_raises_naming_the_key(config: dict[str, Any], message: str) -> None:
@@ -323,9 +327,10 @@ def test_bad_config_raises_naming_the_key(config: dict[str, Any], message: str) 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"bogus": 1}, "RouteCache: unknown option(s) 'bogus'"),
-        ({"default_ttl": -1}, "default_ttl must be"),
-        ({"rules": [{"path": "/a", "tll": 1}]}, "RouteCache(rules=...)[0]: unknown rule option"),
+        ({"bogus": 1}, "RouteCache: unknown option 'bogus' (valid options: "),
+        ({"defualt_ttl": 1}, "RouteCache: unknown option 'defualt_ttl' (did you mean"),
+        ({"default_ttl": -1}, "RouteCache: default_ttl must be"),
+        ({"rules": [{"path": "/a", "tll": 1}]}, "RouteCache(rules=...)[0]: unknown option 'tll'"),
         ({"store": "redis://localhost"}, "store must be a RedisStore"),
     ],
 )

@@ -55,7 +55,7 @@ def test_decorator_records_options_and_returns_the_view() -> None:
     ("options", "message"),
     [
         ({"ttl": -1}, "cache.route: ttl must not be negative"),
-        ({"ttl": 1, "tll": 2}, "cache.route: unknown rule option(s) 'tll'"),
+        ({"ttl": 1, "tll": 2}, "cache.route: unknown option 'tll' (did you mean 'ttl'?)"),
         ({"ttl": 1, "cookies": "sometimes"}, "cache.route: cookies must be"),
         ({"ttl": 1, "tags": "item:{id}"}, "cache.route: tags must be a list"),
     ],

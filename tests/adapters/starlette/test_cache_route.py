@@ -382,7 +382,7 @@ def test_a_put_on_a_cached_fastapi_route_invalidates_it(serve: Serve) -> None:
     [
         ({"ttl": -1}, "ttl must not be negative"),
         ({"ttl": "60"}, "ttl must be a number"),
-        ({"ttl": 60, "colour": "blue"}, "unknown rule option(s) 'colour'"),
+        ({"ttl": 60, "colour": "blue"}, "cache_route: unknown option 'colour'"),
         ({"ttl": 60, "cookies": "sometimes"}, "cookies must be 'bypass' or 'ignore'"),
         ({"ttl": 60, "methods": ["GET TOO"]}, "is not an HTTP method"),
         ({"ttl": 60, "jitter": 2}, "jitter must be between 0 and 1"),
