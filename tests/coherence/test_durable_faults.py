@@ -28,6 +28,8 @@ from tests._redis_servers import RedisServer, missing_redis_binaries, redis_comm
 from tests.coherence._drivers import make_client
 from tests.conformance.harness import Origin, Reply, Resp, Seen, wait_until
 
+pytestmark = [pytest.mark.slow]
+
 #: Per-call time limit of the stores under test (seconds).
 TIMEOUT = 0.2
 THRESHOLD = 3
