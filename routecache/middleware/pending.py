@@ -8,7 +8,7 @@ process bypasses the cache for those paths, and for entries carrying those tags:
 ``Cache-Status: ...; fwd=bypass; detail=invalidation-pending``.
 
 Other processes do not know about this process's failure. They bypass their lookups
-for ``unsure window`` seconds after their own store's circuit breaker was open (see
+for ``unsure_window`` seconds after their own store's circuit breaker was open (see
 ``AsyncEngine``): a fault that opened every worker's breaker is then covered until the
 retry has landed. The state is per engine (per process, per event loop for Django's
 async engines), thread-safe for the sync engine's retry thread.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,11 +30,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _seconds(config: pytest.Config) -> float:
+    value = config.getoption("coherence_seconds", default=None)
+    return DEFAULT_COHERENCE_SECONDS if value is None else float(value)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The checker runs real servers for ``--coherence-seconds``: mark it slow and give
+    it a time limit that grows with the option (the suite's default is 120 s)."""
+    for item in items:
+        if Path(str(item.path)).name.startswith("test_checker_"):
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.timeout(_seconds(config) + 120))
+
+
 @pytest.fixture
 def coherence_seconds(request: pytest.FixtureRequest) -> float:
     """How long the randomized checker runs per server kind."""
-    value = request.config.getoption("coherence_seconds", default=None)
-    return DEFAULT_COHERENCE_SECONDS if value is None else float(value)
+    return _seconds(request.config)
 
 
 @pytest.fixture

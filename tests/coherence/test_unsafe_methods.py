@@ -8,14 +8,17 @@ successful write invalidated nothing. The pass-through is for safe methods only
 
 from __future__ import annotations
 
+import http.client
 from collections.abc import Callable
 
 import pytest
 
 import routecache
 from routecache import Rule
+from tests._redis_servers import LOOPBACK, RedisServer
 from tests.coherence._drivers import DRIVERS
-from tests.conformance.harness import Client, Origin, Reply, Seen
+from tests.coherence._servers import serve
+from tests.conformance.harness import Client, Origin, Reply, Seen, wait_until
 
 RULES = [Rule("/items/{id}", ttl=300)]
 EVENTS = [b"data: saved\n\n", b"data: done\n\n"]
@@ -95,3 +98,37 @@ def test_safe_upgrades_and_event_streams_still_pass_through(
             assert resp.cache_status == ""  # untouched: no Cache-Status, nothing stored
     assert origin.count("/items/1") == 4
     assert client.request("GET", "/items/1").cache_status == "routecache; fwd=uri-miss; stored"
+
+
+def _send(port: int, method: str, headers: dict[str, str] | None = None) -> tuple[str, bytes]:
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=10.0)
+    try:
+        body = b"{}" if method == "PUT" else None
+        conn.request(method, "/k/a", body=body, headers={"Connection": "close", **(headers or {})})
+        response = conn.getresponse()
+        content = response.read()
+        assert response.status == 200, (response.status, content)
+        return response.getheader("cache-status") or "", content
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["starlette", "flask"])
+def test_a_put_with_upgrade_h2c_through_a_real_server_invalidates(
+    kind: str, redis_clean_url: str, redis_server: RedisServer
+) -> None:
+    # What `curl --http2` sends over cleartext; uvicorn and gunicorn answer in HTTP/1.1.
+    h2c = {
+        "Upgrade": "h2c",
+        "Connection": "Upgrade, HTTP2-Settings",
+        "HTTP2-Settings": "AAMAAABkAARAAAAAAAIAAAAA",
+    }
+    with serve(kind, redis_server) as server:
+        assert _send(server.port, "GET") == ("routecache; fwd=uri-miss; stored", b"a v0")
+        # The entry is written after the response went out (write-behind): a GET on the
+        # other worker may still collapse onto that store; wait until it is a hit.
+        assert wait_until(lambda: _send(server.port, "GET")[0].startswith("routecache; hit"))
+        assert _send(server.port, "GET")[1] == b"a v0"
+        assert _send(server.port, "PUT", h2c) == ("routecache; fwd=method", b"a v1")
+        assert _send(server.port, "GET") == ("routecache; fwd=uri-miss; stored", b"a v1")
