@@ -29,12 +29,6 @@ from tests.coherence._servers import serve
 CLIENTS = 8
 KEYS = 4
 PUT_SHARE = 0.1
-#: Without fencing (the store half of issue 9) stale entries get stored after writes.
-_NEEDS_FENCING = pytest.mark.xfail(
-    strict=False,
-    reason="a miss that began before a PUT stores its old body after the PUT's "
-    "invalidation until the store half of issue 9 (issue-9-store: fencing) lands",
-)
 
 
 @dataclass
@@ -106,7 +100,7 @@ def violations(log: Log) -> list[tuple[str, float, int, int]]:
 
 @pytest.mark.parametrize(
     "kind",
-    [pytest.param("starlette", marks=_NEEDS_FENCING), pytest.param("flask", marks=_NEEDS_FENCING)],
+    ["starlette", "flask"],
 )
 def test_every_read_after_a_write_sees_it(
     kind: str, redis_clean_url: str, redis_server: RedisServer, coherence_seconds: float

@@ -39,14 +39,6 @@ UNAVAILABLE = "routecache; fwd=miss; detail=store-unavailable"
 RECOVERING = "routecache; fwd=bypass; detail=store-recovering"
 STORED = "routecache; fwd=uri-miss; stored"
 
-#: The ASGI case of the SIGSTOP test needs the store side of issue 9: the async
-#: store's ``invalidate`` uses the admin time limit (10 s) on this branch.
-_NEEDS_BOUNDED_INVALIDATE = pytest.mark.xfail(
-    strict=True,
-    reason="AsyncRedisStore.invalidate is bounded by the admin limit (10 s), not the "
-    "store timeout, until the store half of issue 9 (issue-9-store) lands",
-)
-
 
 class Database:
     """The origin's data: a version per path; an unsafe request bumps it."""
@@ -135,7 +127,7 @@ def _old_after(node: Node, since: float) -> list[Resp]:
     return [r for t, r in node.responses if t >= since and r.body == b"v1"]
 
 
-@pytest.mark.parametrize("kind", [pytest.param("asgi", marks=_NEEDS_BOUNDED_INVALIDATE), "wsgi"])
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
 def test_a_put_while_redis_is_paused_answers_within_the_store_timeout(
     nodes: Callable[..., Node], redis_server: RedisServer, kind: str
 ) -> None:
