@@ -10,9 +10,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-__all__ = ["Background", "Signal", "sleep", "spawn"]
-
-_tasks: set[asyncio.Task[None]] = set()
+__all__ = ["Background", "Signal", "sleep"]
 
 
 class Signal:
@@ -39,7 +37,8 @@ class Signal:
 
 
 class Background:
-    """Work started off the request path (an invalidation's batch deletion), which
+    """Work started off the request path (an invalidation's batch deletion, the retry
+    of a failed invalidation), which
     :meth:`wait` can wait for (tests, shutdown)."""
 
     __slots__ = ("_tasks",)
@@ -69,10 +68,3 @@ class Background:
 async def sleep(seconds: float) -> None:
     """Sleep without blocking the event loop."""
     await asyncio.sleep(seconds)
-
-
-def spawn(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run ``work()`` in the background on the running loop (the task is referenced)."""
-    task = asyncio.get_running_loop().create_task(work())
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Background", "Signal", "sleep", "spawn"]
+__all__ = ["Background", "Signal", "sleep"]
 
 
 class Signal:
@@ -30,7 +30,8 @@ class Signal:
 
 
 class Background:
-    """Work started off the request path (an invalidation's batch deletion) in daemon
+    """Work started off the request path (an invalidation's batch deletion, the retry
+    of a failed invalidation) in daemon
     threads, which :meth:`wait` can wait for (tests, shutdown)."""
 
     __slots__ = ("_lock", "_threads")
@@ -49,7 +50,7 @@ class Background:
                 with self._lock:
                     self._threads.discard(thread)
 
-        thread = threading.Thread(target=run, name="routecache-sweep", daemon=True)
+        thread = threading.Thread(target=run, name="routecache-background", daemon=True)
         with self._lock:
             self._threads.add(thread)
         thread.start()
@@ -74,8 +75,3 @@ class Background:
 def sleep(seconds: float) -> None:
     """Sleep in this thread."""
     time.sleep(seconds)
-
-
-def spawn(work: Callable[[], None]) -> None:
-    """Run ``work()`` in a daemon thread (the caller keeps at most one running)."""
-    threading.Thread(target=work, name="routecache-background", daemon=True).start()

@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Final
 
-from .concurrency_async import Signal, sleep, spawn
+from .concurrency_async import Background, Signal, sleep
 from .entry import Codec, DecodedEntries, Entry, decode_entry
 from .errors import StoreError
 from .keys import path_hash, variant_hash
@@ -294,6 +294,8 @@ class AsyncEngine:
         self._refreshing: set[str] = set()
         #: Invalidations that failed, retried in the background until they land.
         self.pending = PendingInvalidations()
+        #: The retry loop of failed invalidations (one at a time per engine).
+        self.background = Background()
         self._breaker: CircuitBreaker | None = getattr(store, "breaker", None)
         #: A retry sleeps at most ``RETRY_MAX``, then takes at most the store's timeout.
         self.unsure_window = RETRY_MAX + 2 * float(getattr(store, "timeout", 0.25))
@@ -646,7 +648,7 @@ class AsyncEngine:
         except StoreError as exc:
             self.counts["invalidation_failed"] += 1
             if pending.add(invalidation, exc):
-                spawn(self._retry)
+                self.background.start(self._retry)
             return 0
         if seq:
             pending.landed(invalidation, seq)  # it covers earlier failures of its targets

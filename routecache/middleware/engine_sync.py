@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Final
 
-from .concurrency_sync import Signal, sleep, spawn
+from .concurrency_sync import Background, Signal, sleep
 from .entry import Codec, DecodedEntries, Entry, decode_entry
 from .errors import StoreError
 from .keys import path_hash, variant_hash
@@ -291,6 +291,8 @@ class SyncEngine:
         self._refreshing: set[str] = set()
         #: Invalidations that failed, retried in the background until they land.
         self.pending = PendingInvalidations()
+        #: The retry loop of failed invalidations (one at a time per engine).
+        self.background = Background()
         self._breaker: CircuitBreaker | None = getattr(store, "breaker", None)
         #: A retry sleeps at most ``RETRY_MAX``, then takes at most the store's timeout.
         self.unsure_window = RETRY_MAX + 2 * float(getattr(store, "timeout", 0.25))
@@ -639,7 +641,7 @@ class SyncEngine:
         except StoreError as exc:
             self.counts["invalidation_failed"] += 1
             if pending.add(invalidation, exc):
-                spawn(self._retry)
+                self.background.start(self._retry)
             return 0
         if seq:
             pending.landed(invalidation, seq)  # it covers earlier failures of its targets
