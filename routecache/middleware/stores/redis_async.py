@@ -200,10 +200,11 @@ class AsyncRedisStore(CheckedOptions):
     async def get(self, key: CacheKey, variant: str | None = None) -> bytes | None:
         """One ``GET``: the encoded entry, or ``None``."""
         name = self.keys.entry(key, variant)
-        if self._fast_get is not None:
+        fast_get = self._fast_get
+        if fast_get is not None:
             # The multiplexed connection enforces the timeout itself (one timer).
             async with self._guard("get", timed=False):
-                fast: bytes | None = await self._fast_get.get(name)
+                fast: bytes | None = await fast_get.get(name)
                 return fast
         async with self._guard("get"):
             data: bytes | None = await self.client.get(name)

@@ -201,10 +201,11 @@ class RedisStore(CheckedOptions):
     def get(self, key: CacheKey, variant: str | None = None) -> bytes | None:
         """One ``GET``: the encoded entry, or ``None``."""
         name = self.keys.entry(key, variant)
-        if self._fast_get is not None:
+        fast_get = self._fast_get
+        if fast_get is not None:
             # The multiplexed connection enforces the timeout itself (one timer).
             with self._guard("get", timed=False):
-                fast: bytes | None = self._fast_get.get(name)
+                fast: bytes | None = fast_get.get(name)
                 return fast
         with self._guard("get"):
             data: bytes | None = self.client.get(name)
