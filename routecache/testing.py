@@ -223,24 +223,33 @@ class _Swap:
 
 
 @pytest.fixture
-def routecache_clock() -> CacheClock:
-    """The cache's clock for this test (see the module docstring)."""
-    return CacheClock()
-
-
-@pytest.fixture
-def routecache_store(routecache_clock: CacheClock) -> Iterator[MemoryStore]:
-    """A fresh MemoryStore used by every routecache engine during this test."""
-    store = MemoryStore(clock=routecache_clock)
-    swap = _Swap(store, routecache_clock)
+def _routecache_swap() -> Iterator[_Swap]:
+    """A fresh store and clock given to every routecache engine for the test."""
+    clock = CacheClock()
+    swap = _Swap(MemoryStore(clock=clock), clock)
     hooks = (engine_async.ON_NEW_ENGINE, engine_sync.ON_NEW_ENGINE)
     for engine in [*engine_async.ENGINES, *engine_sync.ENGINES]:
         swap.apply(engine)
     for hook in hooks:
         hook.append(swap.apply)
     try:
-        yield store
+        yield swap
     finally:
         for hook in hooks:
             hook.remove(swap.apply)
         swap.restore()
+
+
+@pytest.fixture
+def routecache_store(_routecache_swap: _Swap) -> MemoryStore:
+    """A fresh MemoryStore used by every routecache engine during this test."""
+    return _routecache_swap.store
+
+
+@pytest.fixture
+def routecache_clock(_routecache_swap: _Swap) -> CacheClock:
+    """The cache's clock for this test (it also swaps the store: see the module
+    docstring)."""
+    clock = _routecache_swap.clock
+    assert isinstance(clock, CacheClock)
+    return clock

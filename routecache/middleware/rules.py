@@ -17,7 +17,7 @@ import string
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from .errors import CheckedOptions, ConfigurationError, check_options
+from .errors import CheckedOptions, ConfigurationError, check_options, invalid
 
 __all__ = [
     "DEFAULT_CACHE_STATUSES",
@@ -258,16 +258,16 @@ class Rule(CheckedOptions):
         meths = tuple(m.upper() for m in _strings(methods, f"{where}: methods"))
         for m in meths:
             if not _TOKEN.match(m):
-                raise ConfigurationError(f"{where}: methods: {m!r} is not an HTTP method")
+                raise invalid(where, "methods", "HTTP method names", m)
         if "GET" in meths and "HEAD" not in meths:
             meths += ("HEAD",)
         if not meths:
-            raise ConfigurationError(f"{where}: methods must not be empty")
+            raise invalid(where, "methods", "a non-empty list of HTTP methods", methods)
         self.methods = frozenset(meths)
         self.vary = tuple(v.lower() for v in _strings(vary, f"{where}: vary"))
         for v in self.vary:
             if not _TOKEN.match(v):
-                raise ConfigurationError(f"{where}: vary: {v!r} is not a header name")
+                raise invalid(where, "vary", "a list of header names", v)
         self.params = None if params is None else _strings(params, f"{where}: params")
         self.params_re = (
             None if params is None else compile_globs(params, f"{where}: params") or _MATCH_NOTHING
@@ -287,7 +287,7 @@ class Rule(CheckedOptions):
         self.invalidates = _strings(invalidates, f"{where}: invalidates")
         _check_template_fields(self.invalidates, self.param_names, f"{where}: invalidates")
         if not isinstance(override, bool):
-            raise ConfigurationError(f"{where}: override must be True or False")
+            raise invalid(where, "override", "True or False", override)
         self.override = override
         swr = _seconds(stale_while_revalidate, f"{where}: stale_while_revalidate")
         sie = _seconds(stale_if_error, f"{where}: stale_if_error")
@@ -422,7 +422,7 @@ class RuleSet:
         self, rules: Iterable[Rule | Mapping[str, Any]], *, setting: str = "rules"
     ) -> None:
         if isinstance(rules, (str, bytes, Rule)) or not isinstance(rules, Iterable):
-            raise ConfigurationError(f"{setting} must be a list of Rule objects")
+            raise ConfigurationError(f"{setting} must be a list of Rule objects, got {rules!r}")
         built = []
         for i, r in enumerate(rules):
             if isinstance(r, Rule):

@@ -73,10 +73,7 @@ class AsyncConnections:
 
     def current(self) -> Connections:
         """The running loop's connections (made on first use on that loop)."""
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
+        loop = asyncio._get_running_loop()  # None outside a loop, and no exception to pay
         last = self._last
         if last[0] is loop:
             return last[1]

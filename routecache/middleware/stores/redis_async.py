@@ -194,10 +194,11 @@ class AsyncRedisStore(CheckedOptions):
         ``None`` when absent or fenced. Fills ``fence`` with the path generation."""
         name = self.keys.entry(key, variant)
         names = (name, f"{name}:g", self.keys.path_gen(key.path_hash))
-        if self._fast_get is not None:
+        fast_get = self._fast_get
+        if fast_get is not None:
             # The multiplexed connection enforces the timeout itself (one timer).
             async with self._guard("get", timed=False):
-                data, written, gen = await self._fast_get.mget(*names)
+                data, written, gen = await fast_get.mget(*names)
         else:
             async with self._guard("get"):
                 data, written, gen = await self.client.mget(names)

@@ -195,10 +195,11 @@ class RedisStore(CheckedOptions):
         ``None`` when absent or fenced. Fills ``fence`` with the path generation."""
         name = self.keys.entry(key, variant)
         names = (name, f"{name}:g", self.keys.path_gen(key.path_hash))
-        if self._fast_get is not None:
+        fast_get = self._fast_get
+        if fast_get is not None:
             # The multiplexed connection enforces the timeout itself (one timer).
             with self._guard("get", timed=False):
-                data, written, gen = self._fast_get.mget(*names)
+                data, written, gen = fast_get.mget(*names)
         else:
             with self._guard("get"):
                 data, written, gen = self.client.mget(names)

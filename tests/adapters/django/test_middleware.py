@@ -10,6 +10,7 @@ from django.test import AsyncClient, Client, override_settings
 
 from routecache import MemoryStore
 from routecache.adapters.django import conf
+from routecache.testing import CacheClock
 
 from . import views
 from .conftest import Configure, run
@@ -158,14 +159,11 @@ def test_the_engines_validators_replace_the_clients_for_a_revalidation(
 
 
 def test_stale_while_revalidate_refreshes_after_the_response(
-    routecache: Configure, monkeypatch: pytest.MonkeyPatch
+    routecache: Configure, routecache_clock: CacheClock
 ) -> None:
     client = Client()
     client.get("/swr")
-    import time as time_module
-
-    real = time_module.time
-    monkeypatch.setattr(time_module, "time", lambda: real() + 90)
+    routecache_clock.advance(90)
     stale = client.get("/swr")  # the test client closes the response: refresh runs
     assert "stale-while-revalidate" in status(stale)
     assert stale.content == b"swr 1"

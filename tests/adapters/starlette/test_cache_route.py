@@ -384,7 +384,7 @@ def test_a_put_on_a_cached_fastapi_route_invalidates_it(serve: Serve) -> None:
         ({"ttl": "60"}, "ttl must be a number"),
         ({"ttl": 60, "colour": "blue"}, "cache_route: unknown option 'colour'"),
         ({"ttl": 60, "cookies": "sometimes"}, "cookies must be 'bypass' or 'ignore'"),
-        ({"ttl": 60, "methods": ["GET TOO"]}, "is not an HTTP method"),
+        ({"ttl": 60, "methods": ["GET TOO"]}, "methods must be HTTP method names, got 'GET TOO'"),
         ({"ttl": 60, "jitter": 2}, "jitter must be between 0 and 1"),
         ({"ttl": 60, "tags": ["item:{0}"]}, "uses {0}"),
         ({"ttl": 60, "max_body_size": -5}, "max_body_size"),
