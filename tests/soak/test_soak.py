@@ -28,7 +28,6 @@ import http.client
 import os
 import random
 import signal
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -39,17 +38,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests._redis_servers import (
-    LOOPBACK,
-    RedisServer,
-    ServerProcess,
-    free_port,
-    missing_redis_binaries,
-)
-from tests.patterns._support import wait_workers
+from tests._app_servers import serve_app
+from tests._redis_servers import LOOPBACK, RedisServer, ServerProcess, missing_redis_binaries
 from tests.soak._origin import GROUPS, KINDS, PATHS, VARYING, body, group_of, kind_of
 
-ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = 64
 LANGS = ("en", "fr", "de", None)
 #: The store's default timeout, and the stale window the README documents after Redis
@@ -75,38 +67,15 @@ class Log:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _argv(kind: str, port: int) -> list[str]:
-    if kind == "starlette":
-        return [
-            sys.executable, "-m", "uvicorn", "tests.soak._apps:app",
-            "--host", LOOPBACK, "--port", str(port), "--workers", "2",
-            "--no-access-log", "--log-level", "warning", "--timeout-graceful-shutdown", "1",
-        ]  # fmt: skip
-    return [
-        sys.executable, "-m", "gunicorn", "tests.soak._apps:app",
-        "--bind", f"{LOOPBACK}:{port}", "--workers", "2", "--threads", "8",
-        "--worker-class", "gthread", "--graceful-timeout", "1", "--timeout", "30",
-        "--log-level", "warning",
-    ]  # fmt: skip
-
-
 @contextlib.contextmanager
 def serve(kind: str, cache: RedisServer, versions: RedisServer) -> Iterator[ServerProcess]:
-    port = free_port()
     env = {
         "SK_KIND": kind,
         "SK_CACHE_URL": cache.url,
         "SK_VERSION_URL": versions.url,
         "SK_PREFIX": f"soak-{kind}",
-        "PYTHONPATH": str(ROOT),
-        "PYTHONDONTWRITEBYTECODE": "1",
     }
-    with ServerProcess(_argv(kind, port), port, env=env, cwd=ROOT, stop_timeout=5.0) as server:
-        try:
-            wait_workers(server, 2)
-        except BaseException:
-            print(server.stderr_text(), file=sys.stderr)
-            raise
+    with serve_app(kind, "tests.soak._apps:app", env, threads=8) as server:
         yield server
 
 
