@@ -32,7 +32,7 @@ from .engine_sync import Exchange, Start
 from .policy import Action, CachePolicy, HeaderList, RequestFacts, Served, VerdictKind
 from .tee import BodyTee
 
-__all__ = ["CacheMiddleware", "facts_from_environ"]
+__all__ = ["CacheMiddleware", "facts_from_environ", "raw_target"]
 
 logger = logging.getLogger("routecache")
 
