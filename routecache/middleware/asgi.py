@@ -254,7 +254,12 @@ class CacheMiddleware:
     async def _refresh(self, scope: Scope, exchange: Exchange) -> None:
         """Call the app for a background refresh; its response goes to the store only."""
         facts = exchange.plan.facts
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in facts.headers.items()]
+        # The request's own lines (those the refresh keeps): the key was made from them.
+        headers = [
+            (bytes(k), bytes(v))
+            for k, v in scope["headers"]
+            if bytes(k).decode("latin-1").lower() in facts.headers
+        ]
         sub = dict(scope)
         sub["method"] = "GET"
         sub["headers"] = exchange.request_headers(headers) or headers

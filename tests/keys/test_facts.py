@@ -97,3 +97,34 @@ def test_a_middleware_that_rewrites_the_query_makes_the_target_ambiguous() -> No
     sender.app.wsgi_app = rewriting
     resp = sender.send(Raw(b"/page?x=1", ((b"host", b"h"),)))
     assert resp.header("cache-status") == "routecache; fwd=bypass; detail=raw-target"
+
+
+def test_an_asgi_background_refresh_sends_the_app_the_lines_the_key_was_made_from() -> None:
+    import asyncio
+    import time
+
+    from routecache import Entry
+    from routecache.middleware.asgi import CacheMiddleware
+    from routecache.middleware.policy import Verdict, VerdictKind
+
+    seen: list[list[tuple[bytes, bytes]]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append([(bytes(k), bytes(v)) for k, v in scope["headers"]])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"fresh"})
+
+    rules = [Rule("/*", ttl=60, vary=["accept-language"], refresh_ahead=0.5)]
+    middleware = CacheMiddleware(app, store=MemoryStore(), rules=rules)
+    lines = ((b"host", b"h"), (b"accept-language", b""), (b"accept-language", b"fr"))
+    scope = asgi_scope(Raw(b"/page", lines))
+    plan = middleware.policy.plan(facts_from_scope(scope))
+    entry = Entry(status=200, headers=[], body=b"old", stored_at=time.time(), fresh_for=60.0)
+
+    async def refresh() -> None:
+        exchange = await middleware.engine.refresh(plan, Verdict(VerdictKind.REFRESH_AHEAD, entry))
+        assert exchange is not None
+        await middleware._refresh(scope, exchange)
+
+    asyncio.run(refresh())
+    assert seen == [list(lines)]
