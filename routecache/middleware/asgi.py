@@ -267,7 +267,18 @@ class CacheMiddleware:
         server or an outer middleware put in ``scope`` for this user goes along.
         """
         facts = exchange.plan.facts
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in facts.headers.items()]
+        # The request's own lines for the fields the refresh keeps (the key was made
+        # from them, repeated lines apart), but the Cookie the refresh built: only the
+        # rule's vary_cookies, never a session.
+        keep = facts.headers
+        headers = [
+            (bytes(k), bytes(v))
+            for k, v in scope["headers"]
+            if bytes(k).decode("latin-1").lower() in keep and bytes(k).lower() != b"cookie"
+        ]
+        cookie = keep.get("cookie")
+        if cookie is not None:
+            headers.append((b"cookie", cookie.encode("latin-1")))
         sub = refresh_scope(
             scope, exchange.request_headers(headers) or headers, facts.query, self._lifespan_state
         )

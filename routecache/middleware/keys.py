@@ -322,7 +322,7 @@ class KeyGuard:
     when one is not a list of header names, or a header is both trusted and stripped.
     """
 
-    __slots__ = ("_environ", "_watch", "trusted")
+    __slots__ = ("_environ", "_environ_keys", "_watch", "trusted")
 
     def __init__(
         self,
@@ -346,6 +346,7 @@ class KeyGuard:
         aliases = [n.replace("-", "_") for n in unkeyed if "-" in n]
         self._watch = frozenset([*watched, *aliases])
         self._environ = {"HTTP_" + n.upper().replace("-", "_"): n for n in watched}
+        self._environ_keys = frozenset(self._environ)
 
     def check(self, facts: Any, rule: Rule | None) -> str | None:
         """``None`` when ``facts`` can be keyed; else the ``Cache-Status`` detail of
@@ -374,7 +375,7 @@ class KeyGuard:
         else:
             environ = getattr(headers, "environ", None)
             if isinstance(environ, dict):
-                if environ.keys().isdisjoint(self._environ):
+                if environ.keys().isdisjoint(self._environ_keys):
                     return None
                 present = [self._environ[k] for k in environ.keys() & self._environ.keys()]
             else:

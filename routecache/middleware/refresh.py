@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from .entry import Entry
-from .headers import cookie_value
+from .keys import cookie_values
 from .policy import RequestPlan
 
 __all__ = ["refresh_environ", "refresh_headers", "refresh_scope"]
@@ -57,9 +57,8 @@ def refresh_headers(plan: RequestPlan, entry: Entry) -> dict[str, str]:
         cookie = facts.headers.get("cookie")
         crumbs = []
         for name in rule.vary_cookies:
-            value = cookie_value(cookie, name)
-            if value is not None:
-                crumbs.append(f"{name}={value}")
+            # Every cookie of the name, in order: the key holds them all.
+            crumbs.extend(f"{name}={value}" for value in cookie_values(cookie, name))
         if crumbs:
             headers["cookie"] = "; ".join(crumbs)
     return headers

@@ -35,7 +35,7 @@ from .policy import Action, CachePolicy, HeaderList, RequestFacts, Served, Verdi
 from .refresh import refresh_environ
 from .tee import BodyTee
 
-__all__ = ["CacheMiddleware", "facts_from_environ"]
+__all__ = ["CacheMiddleware", "facts_from_environ", "raw_target"]
 
 logger = logging.getLogger("routecache")
 

@@ -16,7 +16,7 @@ import io
 import itertools
 import json
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import unquote, unquote_to_bytes
@@ -163,6 +163,7 @@ class Sender:
     """Sends raw requests to one app; ``close()`` when done."""
 
     def send(self, raw: Raw) -> Resp:
+        """Send one request; the response as the client gets it."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -170,6 +171,8 @@ class Sender:
 
 
 class ASGISender(Sender):
+    """Runs an ASGI app on the harness client's persistent loop."""
+
     def __init__(self, app: Any, store: Any = None) -> None:
         self.client = ASGIClient(app, store=store)
 
@@ -213,6 +216,8 @@ class ASGISender(Sender):
 
 
 class WSGISender(Sender):
+    """Calls a WSGI app like a server: iterate the body, then close it."""
+
     def __init__(self, app: Any) -> None:
         self.app = app
 
@@ -263,6 +268,7 @@ def _starlette_echo(request: Any) -> Any:
 
 
 def starlette_app(**options: Any) -> Sender:
+    """The Starlette echo app behind ``CacheMiddleware(**options)``."""
     from starlette.applications import Starlette
     from starlette.routing import Route
 
@@ -277,6 +283,7 @@ def starlette_app(**options: Any) -> Sender:
 
 
 def fastapi_app(**options: Any) -> Sender:
+    """The FastAPI echo app behind ``CacheMiddleware(**options)``."""
     from fastapi import FastAPI
 
     from routecache.adapters.starlette import CacheMiddleware
@@ -453,10 +460,12 @@ def _django_app(async_mode: bool, **options: Any) -> Sender:
 
 
 def django_sync_app(**options: Any) -> Sender:
+    """Django's WSGIHandler, the cache middleware configured with ``options``."""
     return _django_app(False, **options)
 
 
 def django_async_app(**options: Any) -> Sender:
+    """Django's ASGIHandler, the cache middleware configured with ``options``."""
     return _django_app(True, **options)
 
 
@@ -489,8 +498,3 @@ class Pair:
     def close(self) -> None:
         for sender in (self.cached, self.plain, *self.extra):
             sender.close()
-
-
-def senders(names: Iterable[str]) -> list[str]:
-    """Adapter names, validated."""
-    return [n for n in names if n in APPS]
