@@ -55,7 +55,7 @@ def refresh_headers(plan: RequestPlan, entry: Entry) -> dict[str, str]:
             headers[name] = value
     if rule is not None and rule.vary_cookies:
         cookie = facts.headers.get("cookie")
-        crumbs = []
+        crumbs: list[str] = []
         for name in rule.vary_cookies:
             # Every cookie of the name, in order: the key holds them all.
             crumbs.extend(f"{name}={value}" for value in cookie_values(cookie, name))
