@@ -55,8 +55,11 @@ def _atheris_run(target: str, runs: int | None, seconds: int | None) -> int:
     with atheris.instrument_imports(include=["routecache", "fuzz.targets"]):
         from fuzz.targets import TARGETS
     test = TARGETS[target]
-    work = tempfile.mkdtemp(prefix=f"fuzz-{target}-")
-    args = [sys.argv[0], work, str(CORPUS / target), f"-artifact_prefix=fuzz-crash-{target}-"]
+    # libFuzzer writes the inputs it finds to the first corpus directory: one per
+    # target outside the repository, reused by later runs (never the seeds).
+    work = Path(tempfile.gettempdir()) / f"routecache-fuzz-{target}"
+    work.mkdir(exist_ok=True)
+    args = [sys.argv[0], str(work), str(CORPUS / target), f"-artifact_prefix=fuzz-crash-{target}-"]
     if runs is not None:
         args.append(f"-runs={runs}")
     if seconds is not None:
