@@ -11,6 +11,11 @@ so that its resident set starts clean, and prints a markdown table:
 2. **Streaming pass-through**: one 100 MiB response streamed in 64 KiB chunks through
    the driver with a rule whose ``max_body_size`` is 1 MiB: the body is relayed, not
    kept. Reported: the peak resident set above the baseline.
+3. **Unstorable URLs**: 1,000,000 distinct query strings whose responses are not
+   storable (``Cache-Control: private``, ``honor_cache_control=True``) through the
+   driver into a ``MemoryStore(max_bytes=64 MiB)``: each leaves a single-flight record,
+   which must stay within ``max_bytes``. Reported: the resident set after 200,000 and
+   after 1,000,000 URLs (``python -m benchmarks.memory --one unstorable`` alone).
 """
 
 from __future__ import annotations
@@ -143,6 +148,52 @@ def streaming() -> dict[str, Any]:
     }
 
 
+def unstorable(total: int = 1_000_000) -> dict[str, Any]:
+    """Send ``total`` distinct URLs whose responses are not storable."""
+    from routecache import MemoryStore
+    from routecache.middleware.asgi import CacheMiddleware
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"cache-control", b"private")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"personal"})
+
+    store = MemoryStore(max_bytes=64 * MIB)
+    middleware = CacheMiddleware(app, store=store, honor_cache_control=True)
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    async def main() -> tuple[int, int, int]:
+        await middleware(_scope("/warm-up"), _receive, send)
+        baseline = _rss_kib("VmRSS")
+        at_200k = 0
+        for i in range(total):
+            scope = _scope("/search")
+            scope["query_string"] = f"q={i}".encode()
+            await middleware(scope, _receive, send)
+            if i + 1 == total // 5:
+                at_200k = _rss_kib("VmRSS")
+        return baseline, at_200k, _rss_kib("VmRSS")
+
+    baseline, at_200k, at_end = asyncio.run(main())
+    stats = store.stats()
+    return {
+        "urls": total,
+        "baseline_mib": round(baseline / 1024, 1),
+        "rss_at_fifth_mib": round(at_200k / 1024, 1),
+        "rss_at_end_mib": round(at_end / 1024, 1),
+        "lock_records": stats["locks"],
+        "lock_mib": round(stats["lock_bytes"] / MIB, 1),
+        "entries": stats["entries"],
+    }
+
+
 def _in_subprocess(name: str) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.memory", "--one", name],
@@ -157,10 +208,12 @@ def _in_subprocess(name: str) -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     """Run both measurements (each in a fresh process) and print the table."""
     if argv[:1] == ["--one"]:
-        print(json.dumps({"store": store_bound, "streaming": streaming}[argv[1]]()))
+        measure = {"store": store_bound, "streaming": streaming, "unstorable": unstorable}
+        print(json.dumps(measure[argv[1]]()))
         return 0
     bound = _in_subprocess("store")
     stream = _in_subprocess("streaming")
+    flat = _in_subprocess("unstorable")
     verdict = "met" if bound["peak_mib"] <= bound["target_mib"] else "MISSED"
     print("| measurement | result | target |")
     print("|---|---|---|")
@@ -174,6 +227,13 @@ def main(argv: list[str]) -> int:
         f"| 100 MiB streamed, rule max_body_size 1 MiB | {stream['streamed_mib']} MiB relayed, "
         f"{stream['stored_entries']} entries stored, peak {stream['peak_over_baseline_mib']} MiB "
         f"over the baseline | bounded (no full buffering) |"
+    )
+    print(
+        f"| {flat['urls']:,} unstorable URLs, MemoryStore(64 MiB) | baseline "
+        f"{flat['baseline_mib']} MiB, RSS {flat['rss_at_fifth_mib']} MiB after a fifth, "
+        f"{flat['rss_at_end_mib']} MiB at the end; {flat['lock_records']:,} lock/pass "
+        f"records ({flat['lock_mib']} MiB) | flat after the records fill their quarter "
+        f"of max_bytes |"
     )
     return 0
 

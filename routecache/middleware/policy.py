@@ -90,7 +90,7 @@ _NOT_STORED: Final = frozenset(
 )
 #: Fields a 304 carries (RFC 9110 §15.4.5); Last-Modified only without an ETag.
 _NOT_MODIFIED_FIELDS: Final = frozenset(
-    {b"cache-control", b"content-location", b"date", b"etag", b"expires", b"vary"}
+    {b"cache-control", b"content-location", b"etag", b"expires", b"vary"}
 )
 #: Fields a 304 from the origin does not overwrite in the stored response (§3.2): the
 #: ones never stored, and Content-Length (the stored body keeps its own length).
@@ -891,8 +891,7 @@ class CachePolicy:
             rp.passthrough = True
             rp.headers = list(headers)
             return rp
-        if _first(headers, b"date") is None:
-            out.append((b"date", format_http_date(response_time).encode()))
+        # No Date of ours: the server adds the one Date line (see _replayed).
         if plan.store_ok and plan.key is not None:
             rp.detail = self._storable(plan, rp, headers, request_time, response_time)
             rp.store = rp.detail is None
@@ -1160,13 +1159,13 @@ class CachePolicy:
         # Stored headers never hold Cache-Status or Age (they are not stored).
         if entry.status != 204:  # RFC 9110 §8.6: never a Content-Length on a 204
             headers = [
-                *entry.headers,
+                *_replayed(entry),
                 (b"content-length", str(len(entry.body)).encode()),
                 (b"age", age_value),
                 (b"cache-status", member),
             ]
         else:
-            headers = [*entry.headers, (b"age", age_value), (b"cache-status", member)]
+            headers = [*_replayed(entry), (b"age", age_value), (b"cache-status", member)]
         return Served(entry.status, headers, b"" if plan.head else entry.body)
 
     @staticmethod
@@ -1256,6 +1255,15 @@ def _window(directive: int | None, configured: float) -> float:
     if directive is None or directive == INVALID:
         return configured
     return float(directive)
+
+
+def _replayed(entry: Entry) -> HeaderList:
+    """The stored fields a hit sends: all but ``Date``. ``Date`` is a singleton field
+    (RFC 9110 §6.6.1) and servers add their own (uvicorn, hypercorn: always; gunicorn
+    drops the app's; werkzeug, waitress, wsgiref: when there is none), so the server's
+    current date goes out and the entry's age is told by ``Age``. The stored ``Date``
+    stays in the entry (age, ``If-Modified-Since``)."""
+    return [h for h in entry.headers if h[0] != b"date"]
 
 
 def _cookies_ignorable(cookie: str, rule: Rule | None) -> bool:

@@ -475,7 +475,7 @@ def test_miss_is_stored_with_cache_status_and_date() -> None:
     assert rp.storage_ttl == 60.0
     assert rp.tags == ("item:7",)
     assert header(rp.headers, "cache-status") == "routecache; fwd=uri-miss; stored"
-    assert header(rp.headers, "date") == DATE
+    assert header(rp.headers, "date") is None  # the server adds the one Date line
     e = rp.entry(b"body")
     assert e.status == 200
     assert e.body == b"body"
@@ -855,7 +855,6 @@ def test_serve_304_for_matching_if_none_match(inm: str) -> None:
     names = [k.decode() for k, _ in served.headers]
     assert sorted(names) == sorted(
         [
-            "date",
             "cache-control",
             "expires",
             "vary",

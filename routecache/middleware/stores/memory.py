@@ -9,6 +9,10 @@ replaces, an entry is served only while the generation it was written under is i
 path's, and a write carrying a :class:`~routecache.middleware.stores.base.Fence` is
 refused when the path's generation changed, or one of its tags was invalidated, since
 the fence was read.
+Single-flight records (locks and pass markers) count against ``max_bytes`` too: each
+URL whose response is not storable leaves one, and clients choose URLs. They are
+dropped when they expire (swept oldest first on every new record) and, past a quarter
+of ``max_bytes``, oldest first: losing one only costs a collapse, never correctness.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from time import monotonic
-from typing import Any
+from typing import Any, Final
 
 from ..errors import CheckedOptions, ConfigurationError
 from ..keys import CacheKey, path_hash
@@ -29,6 +33,13 @@ from .base import FENCE_TTL, Fence, KeySpace, LockState, as_paths
 __all__ = ["AsyncMemoryStore", "MemoryStore"]
 
 _PASS = "\x00pass"
+#: Bytes a lock record costs besides its name and token: the dict slot, the tuple, the
+#: float and the string headers (measured with tracemalloc on CPython 3.11: ~250).
+_RECORD_OVERHEAD: Final = 256
+
+
+def _record_size(name: str, token: str) -> int:
+    return _RECORD_OVERHEAD + len(name) + (0 if token is _PASS else len(token))
 
 
 class _Item:
@@ -76,7 +87,9 @@ class MemoryStore(CheckedOptions):
         self._data: OrderedDict[str, _Item] = OrderedDict()
         self._paths: dict[str, set[str]] = {}
         self._tags: dict[str, set[str]] = {}
-        self._locks: dict[str, tuple[str, float]] = {}
+        #: Lock and pass records, oldest first: name -> (token, expiry).
+        self._locks: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._lock_bytes = 0
         #: path hash -> (generation, wall-clock expiry); tag -> monotonic invalidation time
         self._gens: dict[str, tuple[bytes, float]] = {}
         self._marks: dict[str, float] = {}
@@ -177,10 +190,32 @@ class MemoryStore(CheckedOptions):
         self._paths.setdefault(phash, set()).add(name)
         for tag in tags:
             self._tags.setdefault(tag, set()).add(name)
-        while self._size > self.max_bytes and self._data:
+        self._evict()
+
+    def _evict(self) -> None:
+        while self._size + self._lock_bytes > self.max_bytes and self._data:
             oldest = next(iter(self._data))
             self._drop(oldest)
             self.evictions += 1
+
+    def _hold(self, name: str, token: str, expires: float, now: float) -> None:
+        """Record a lock (or pass marker); sweep expired and over-budget records."""
+        self._unhold(name)
+        self._locks[name] = (token, expires)
+        self._lock_bytes += _record_size(name, token)
+        locks, budget = self._locks, self.max_bytes // 4
+        while locks:
+            oldest, (held, until) = next(iter(locks.items()))
+            if until > now and self._lock_bytes <= budget:
+                break
+            del locks[oldest]
+            self._lock_bytes -= _record_size(oldest, held)
+        self._evict()
+
+    def _unhold(self, name: str) -> None:
+        held = self._locks.pop(name, None)
+        if held is not None:
+            self._lock_bytes -= _record_size(name, held[0])
 
     # -- the Store protocol ---------------------------------------------------------
 
@@ -267,7 +302,7 @@ class MemoryStore(CheckedOptions):
             held = self._locks.get(name)
             if held is not None and held[1] > now:
                 return (LockState.PASS if held[0] == _PASS else LockState.BUSY), None
-            self._locks[name] = (token, now + ttl)
+            self._hold(name, token, now + ttl, now)
             return LockState.ACQUIRED, None
 
     def lock(self, key: CacheKey, token: str, ttl: float, *, fence: Fence | None = None) -> bool:
@@ -278,7 +313,7 @@ class MemoryStore(CheckedOptions):
             held = self._locks.get(name)
             if held is not None and held[1] > now:
                 return False
-            self._locks[name] = (token, now + ttl)
+            self._hold(name, token, now + ttl, now)
             if fence is not None:
                 fence.gen = self._gen(key.path_hash, now) or b""
             return True
@@ -291,9 +326,10 @@ class MemoryStore(CheckedOptions):
             if held is None or held[0] != token:
                 return
             if passed:
-                self._locks[name] = (_PASS, self.clock() + 5.0)
+                now = self.clock()
+                self._hold(name, _PASS, now + 5.0, now)
             else:
-                del self._locks[name]
+                self._unhold(name)
 
     def wait_stored(self, key: CacheKey, timeout: float) -> bool:
         """Sleep ``timeout`` (in one process, waiters are woken by the engine itself)."""
@@ -320,6 +356,7 @@ class MemoryStore(CheckedOptions):
                 self._paths.clear()
                 self._tags.clear()
                 self._locks.clear()
+                self._lock_bytes = 0
                 self._size = 0
                 return removed
             for p in as_paths(path):
@@ -337,13 +374,15 @@ class MemoryStore(CheckedOptions):
         return removed
 
     def stats(self) -> dict[str, Any]:
-        """Entry count, bytes held, capacity, evictions."""
+        """Entry count, bytes held (entries; lock and pass records), capacity, evictions."""
         with self._lock:
             return {
                 "store": "memory",
                 "prefix": self.prefix,
                 "entries": len(self._data),
                 "bytes": self._size,
+                "locks": len(self._locks),
+                "lock_bytes": self._lock_bytes,
                 "max_bytes": self.max_bytes,
                 "evictions": self.evictions,
                 "paths": len(self._paths),
