@@ -6,8 +6,9 @@ routecache relies on does not hold (any other exception is a bug as well).
   (compressed ones), and every header it yields is a valid, non-framing HTTP field.
 - ``headers``: the date, integer, list, entity-tag and cookie parsers are total.
 - ``cache_control``: ``parse_cache_control`` is total and its numbers are in range.
-- ``vary``: field normalisation is total and idempotent; variant hashes never raise.
-- ``keys``: ``request_key`` is total and deterministic, GET and HEAD share keys.
+- ``vary``: field values are keyed exactly as sent; variant hashes never raise.
+- ``keys``: ``request_key`` is deterministic, GET and HEAD share keys, and a malformed
+  host is the only input it refuses.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from routecache.middleware.headers import (
     parse_uint,
     split_list,
 )
-from routecache.middleware.keys import normalize_field, request_key, variant_hash
+from routecache.middleware.keys import canonical_host, field_value, request_key, variant_hash
 
 __all__ = ["TARGETS", "seal"]
 
@@ -101,10 +102,12 @@ def cache_control(data: bytes) -> None:
 
 
 def vary(data: bytes) -> None:
-    """Vary values: normalisation is idempotent; hashing any fields never raises."""
+    """Vary values are keyed exactly as sent (one value, or every line in order);
+    hashing any fields never raises."""
     text = data.decode("latin-1")
-    once = normalize_field(text)
-    assert normalize_field(once) == once
+    assert field_value({"x": text}, "x") == text
+    lines = text.split(",")
+    assert field_value({"x": text}, "x", {"x": lines}) == "\n".join(lines)
     names = [n.lower() for n in split_list(text)][:8]
     variant_hash(names, dict.fromkeys(names[::2], text))
 
@@ -115,6 +118,15 @@ def keys(data: bytes) -> None:
     parts += [""] * (7 - len(parts))
     method, scheme, host, path, query, value, cookie = parts[:7]
     header_map = {"accept-language": value, "x-tenant": value[::-1], "cookie": cookie}
+    if canonical_host(host, scheme or "http") is None:
+        try:
+            request_key(
+                method="GET", scheme=scheme or "http", host=host, path="/", query=b"",
+                headers={}, rule=None,
+            )  # fmt: skip
+        except ValueError:
+            return
+        raise AssertionError(f"a malformed host was keyed: {host!r}")
     for rule in (None, _RULE):
         key = request_key(
             method=method or "GET",
