@@ -240,6 +240,7 @@ class AsyncRedisStore:
             return bool(stored)
 
     async def _add_tags(self, tags: Sequence[str], args: list[Any]) -> list[int]:
+        """Index the members under each tag; how long ago each tag was invalidated."""
         if self.cluster:
             return [
                 int(
@@ -257,13 +258,12 @@ class AsyncRedisStore:
         return [int(mark) for mark in await pipe.execute()]
 
     @staticmethod
-    def _tag_refused(marks: list[int], fence: Fence) -> bool:
-        # A mark's age is measured by Redis, the fetch's by this process after the
-        # reply: durations on two clocks, never their readings, so skew does not
-        # matter, and the comparison leans towards refusing.
-        elapsed_ms = fence.elapsed() * 1000
-        fence_ms = FENCE_TTL * 1000
-        return any(mark >= 0 and fence_ms - mark <= elapsed_ms for mark in marks)
+    def _tag_refused(ages: list[int], fence: Fence) -> bool:
+        # A mark's age is measured by its Redis node, the fetch's by this process after
+        # the reply: durations on two clocks, never their readings, so clock skew does
+        # not matter, and the comparison leans towards refusing (by the reply's way back).
+        elapsed_us = fence.elapsed() * 1e6
+        return any(0 <= age <= elapsed_us for age in ages)
 
     async def delete(self, key: CacheKey) -> None:
         """Remove one entry (its primary key)."""

@@ -96,13 +96,17 @@ return 1
 """
 
 #: KEYS: tag index, tag mark. ARGV: expiry ms (score), now ms, ttl ms, member keys...
-#: Returns the mark's PTTL (-2 when the tag was not invalidated lately).
+#: Returns how many microseconds ago (by this Redis node's clock) the tag was last
+#: invalidated, or -1 when it was not lately.
 TAG_ADD = """
 for i = 4, #ARGV do redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 local t = redis.call('PTTL', KEYS[1])
 if t == -1 or t < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-return redis.call('PTTL', KEYS[2])
+local m = redis.call('GET', KEYS[2])
+if not m then return -1 end
+local now = redis.call('TIME')
+return math.max(0, tonumber(now[1]) * 1000000 + tonumber(now[2]) - tonumber(m))
 """
 
 #: KEYS: path gen, path index. ARGV: new gen, fence ttl ms, batch size.
@@ -172,10 +176,13 @@ end
 return n
 """
 
-#: KEYS: tag mark, tag index. ARGV: fence ttl ms. Marks the tag invalidated now (its
-#: writers in flight are refused); returns how many members the index has.
+#: KEYS: tag mark, tag index. ARGV: fence ttl ms. Marks the tag invalidated now (the
+#: node's clock, in microseconds: writers in flight compare its age with theirs and are
+#: refused); returns how many members the index has.
 MARK_TAG = """
-redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+if redis.replicate_commands then redis.replicate_commands() end
+local now = redis.call('TIME')
+redis.call('SET', KEYS[1], now[1] .. string.format('%06d', tonumber(now[2])), 'PX', ARGV[1])
 return redis.call('ZCARD', KEYS[2])
 """
 
