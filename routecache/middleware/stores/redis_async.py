@@ -26,6 +26,7 @@ from .redis_common import (
     ASYNC_CLIENT_TYPES,
     BATCH,
     BUMP_GENS,
+    GEN_BATCH,
     GET_OR_LOCK,
     INVALIDATE_PATH,
     LOCK,
@@ -33,6 +34,7 @@ from .redis_common import (
     MARK_TAG,
     PASS_MARKER,
     RELEASE,
+    SCAN_COUNT,
     SET_ENTRY,
     SWEEP_ENTRIES,
     SWEEP_PATH,
@@ -342,8 +344,8 @@ class AsyncRedisStore:
         store's ``timeout`` (a fault raises :class:`StoreError`; what was fenced stays
         fenced, what was not is still indexed, so calling again finishes the job). A
         path is fenced by one script (its generation replaced), a tag by marking it and
-        replacing the generation of every path in its index, in batches of
-        :data:`BATCH`. Deletion runs in batches too: inline for up to one batch, in the
+        replacing the generation of every path in its index, in bounded batches.
+        Deletion runs in batches too: inline for up to one batch, in the
         background (:attr:`sweeps`) beyond. Returns the entries deleted, plus those
         fenced and left for the background.
         """
@@ -376,10 +378,12 @@ class AsyncRedisStore:
         try:
             while True:
                 async with self._guard("invalidate", force=True):
-                    cursor, pairs = await self.client.zscan(index, cursor, count=BATCH)
-                    if pairs:
+                    cursor, pairs = await self.client.zscan(index, cursor, count=SCAN_COUNT)
+                members = [member for member, _ in pairs]
+                for start in range(0, len(members), BATCH):
+                    async with self._guard("invalidate", force=True):
                         await self._sweep_path(
-                            keys=[index, gen_key], args=[member for member, _ in pairs]
+                            keys=[index, gen_key], args=members[start : start + BATCH]
                         )
                 if not cursor:
                     return
@@ -397,7 +401,7 @@ class AsyncRedisStore:
         cursor = 0
         while True:
             async with self._guard("invalidate", force=True):
-                cursor, pairs = await self.client.zscan(index, cursor, count=BATCH)
+                cursor, pairs = await self.client.zscan(index, cursor, count=SCAN_COUNT)
             gens = {self.keys.path_gen_of(member) for member, _ in pairs} - bumped
             if gens:
                 await self._bump(sorted(gens), gen)
@@ -412,11 +416,13 @@ class AsyncRedisStore:
 
     async def _bump(self, gens: list[str], gen: str) -> None:
         args = [gen, int(FENCE_TTL * 1000)]
-        async with self._guard("invalidate", force=True):
-            if not self.cluster:
-                await self._bump_gens(keys=gens, args=args)
-                return
-            for name in gens:  # one slot each
+        if not self.cluster:
+            for start in range(0, len(gens), GEN_BATCH):
+                async with self._guard("invalidate", force=True):
+                    await self._bump_gens(keys=gens[start : start + GEN_BATCH], args=args)
+            return
+        for name in gens:  # one slot each
+            async with self._guard("invalidate", force=True):
                 await self._bump_gens(keys=[name], args=args)
 
     async def _sweep_tag_quietly(self, index: str, fenced: list[tuple[bytes, float]]) -> None:

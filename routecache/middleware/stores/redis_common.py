@@ -34,12 +34,14 @@ __all__ = [
     "ASYNC_CLIENT_TYPES",
     "BATCH",
     "BUMP_GENS",
+    "GEN_BATCH",
     "GET_OR_LOCK",
     "INVALIDATE_PATH",
     "LOCK",
     "MARK_TAG",
     "PASS_MARKER",
     "RELEASE",
+    "SCAN_COUNT",
     "SET_ENTRY",
     "SWEEP_ENTRIES",
     "SWEEP_PATH",
@@ -55,9 +57,13 @@ __all__ = [
 
 PASS_MARKER = b"\x00pass"
 
-#: Members handled per call by the invalidation scripts: each call stays well under a
-#: millisecond of Redis time, whatever the size of the path or tag.
-BATCH = 500
+#: Entries deleted per call by the invalidation scripts (four commands each): about
+#: half a millisecond of Redis time per call, whatever the size of the path or tag.
+BATCH = 100
+#: Path generations replaced per call when a tag is fenced (two commands each).
+GEN_BATCH = 250
+#: Members asked of ``ZSCAN`` per page of an index.
+SCAN_COUNT = 500
 
 #: KEYS: entry, variant (or entry again), path index, path gen, entry gen, variant gen.
 #: ARGV: data, ttl ms, expiry ms (score), now ms, has variant, expected gen ('*': any),

@@ -26,6 +26,7 @@ from .notify import SyncNotifier
 from .redis_common import (
     BATCH,
     BUMP_GENS,
+    GEN_BATCH,
     GET_OR_LOCK,
     INVALIDATE_PATH,
     LOCK,
@@ -33,6 +34,7 @@ from .redis_common import (
     MARK_TAG,
     PASS_MARKER,
     RELEASE,
+    SCAN_COUNT,
     SET_ENTRY,
     SWEEP_ENTRIES,
     SWEEP_PATH,
@@ -341,8 +343,8 @@ class RedisStore:
         store's ``timeout`` (a fault raises :class:`StoreError`; what was fenced stays
         fenced, what was not is still indexed, so calling again finishes the job). A
         path is fenced by one script (its generation replaced), a tag by marking it and
-        replacing the generation of every path in its index, in batches of
-        :data:`BATCH`. Deletion runs in batches too: inline for up to one batch, in the
+        replacing the generation of every path in its index, in bounded batches.
+        Deletion runs in batches too: inline for up to one batch, in the
         background (:attr:`sweeps`) beyond. Returns the entries deleted, plus those
         fenced and left for the background.
         """
@@ -375,11 +377,11 @@ class RedisStore:
         try:
             while True:
                 with self._guard("invalidate", force=True):
-                    cursor, pairs = self.client.zscan(index, cursor, count=BATCH)
-                    if pairs:
-                        self._sweep_path(
-                            keys=[index, gen_key], args=[member for member, _ in pairs]
-                        )
+                    cursor, pairs = self.client.zscan(index, cursor, count=SCAN_COUNT)
+                members = [member for member, _ in pairs]
+                for start in range(0, len(members), BATCH):
+                    with self._guard("invalidate", force=True):
+                        self._sweep_path(keys=[index, gen_key], args=members[start : start + BATCH])
                 if not cursor:
                     return
         except StoreError:
@@ -394,7 +396,7 @@ class RedisStore:
         cursor = 0
         while True:
             with self._guard("invalidate", force=True):
-                cursor, pairs = self.client.zscan(index, cursor, count=BATCH)
+                cursor, pairs = self.client.zscan(index, cursor, count=SCAN_COUNT)
             gens = {self.keys.path_gen_of(member) for member, _ in pairs} - bumped
             if gens:
                 self._bump(sorted(gens), gen)
@@ -409,11 +411,13 @@ class RedisStore:
 
     def _bump(self, gens: list[str], gen: str) -> None:
         args = [gen, int(FENCE_TTL * 1000)]
-        with self._guard("invalidate", force=True):
-            if not self.cluster:
-                self._bump_gens(keys=gens, args=args)
-                return
-            for name in gens:  # one slot each
+        if not self.cluster:
+            for start in range(0, len(gens), GEN_BATCH):
+                with self._guard("invalidate", force=True):
+                    self._bump_gens(keys=gens[start : start + GEN_BATCH], args=args)
+            return
+        for name in gens:  # one slot each
+            with self._guard("invalidate", force=True):
                 self._bump_gens(keys=[name], args=args)
 
     def _sweep_tag_quietly(self, index: str, fenced: list[tuple[bytes, float]]) -> None:
