@@ -1,11 +1,12 @@
-"""The hit path's GET over one multiplexed connection (asyncio + ``hiredis.Reader``).
+"""The hit path's read over one multiplexed connection (asyncio + ``hiredis.Reader``).
 
-A cache hit costs one Redis ``GET``. Through redis-py's asyncio client each command
+A cache hit costs one Redis round trip (``MGET`` of the entry and the generations that
+fence it; ``GET`` is offered too). Through redis-py's asyncio client each command
 checks a connection out of the pool and back in, under locks, with per-command
 bookkeeping; measured on the benchmark, that client layer costs more than the round
 trip itself. Here every concurrent request's ``GET`` is written on ONE connection
 (coalesced into one write per event-loop turn) and the replies, parsed by
-``hiredis.Reader``, resolve the waiting futures in order. Only ``GET`` goes this way:
+``hiredis.Reader``, resolve the waiting futures in order. Only the hit's read goes this way:
 everything else (stores, locks, invalidation, pub/sub) stays on redis-py.
 
 It is used only where it is exactly equivalent: a plain ``redis.asyncio.Redis`` on TCP
