@@ -236,8 +236,9 @@ class MultiplexedGet:
         )
         return reply
 
-    async def mget(self, *keys: str) -> list[bytes | None]:
-        """The values of ``keys`` (``None`` for each absent one), in one ``MGET``."""
+    async def mget3(self, first: str, second: str, third: str) -> list[bytes | None]:
+        """The values of three keys (``None`` for each absent one), in one ``MGET``:
+        the hit's read of an entry and the two generations that fence it."""
         protocol = self._protocol
         if (
             protocol is None
@@ -245,11 +246,13 @@ class MultiplexedGet:
             or protocol.loop is not asyncio.get_running_loop()
         ):
             protocol = await self._ready()
-        parts = [b"*%d\r\n$4\r\nMGET\r\n" % (len(keys) + 1)]
-        for key in keys:
-            raw = key.encode("utf-8", "surrogateescape")
-            parts.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
-        reply: list[bytes | None] = await protocol.send(b"".join(parts))
+        a = first.encode("utf-8", "surrogateescape")
+        b = second.encode("utf-8", "surrogateescape")
+        c = third.encode("utf-8", "surrogateescape")
+        reply: list[bytes | None] = await protocol.send(
+            b"*4\r\n$4\r\nMGET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n"
+            % (len(a), a, len(b), b, len(c), c)
+        )
         return reply
 
     async def close(self) -> None:

@@ -26,6 +26,7 @@ from .redis_common import (
     ASYNC_CLIENT_TYPES,
     BATCH,
     BUMP_GENS,
+    FAULTS,
     GEN_BATCH,
     GET_OR_LOCK,
     INVALIDATE_PATH,
@@ -42,10 +43,12 @@ from .redis_common import (
     TAG_REMOVE,
     StoreGuard,
     classify_keys,
+    failed,
     group_by_slot,
     is_cluster_client,
     make_async_client,
     now_ms,
+    refused,
     twin_store,
 )
 
@@ -164,14 +167,29 @@ class AsyncRedisStore:
         """One ``MGET`` (entry, its generation, the path's): the encoded entry, or
         ``None`` when absent or fenced. Fills ``fence`` with the path generation."""
         name = self.keys.entry(key, variant)
-        names = (name, f"{name}:g", self.keys.path_gen(key.path_hash))
-        if self._fast_get is not None:
-            # The multiplexed connection enforces the timeout itself (one timer).
-            async with self._guard("get", timed=False):
-                data, written, gen = await self._fast_get.mget(*names)
-        else:
+        gen_key = self.keys.path_gen(key.path_hash)
+        if self._fast_get is None and self.is_async:
             async with self._guard("get"):
-                data, written, gen = await self.client.mget(names)
+                reply = await self.client.execute_command("MGET", name, name + ":g", gen_key)
+        else:
+            # The hot path, with the guard's work inline (no guard object, no context
+            # manager): the multiplexed connection enforces the timeout itself (one
+            # timer), and the sync client has its socket timeout.
+            breaker = self.breaker
+            if not breaker.allow():
+                raise refused(self.faults, "get")
+            try:
+                if self._fast_get is not None:
+                    reply = await self._fast_get.mget3(name, name + ":g", gen_key)
+                else:
+                    reply = await self.client.execute_command("MGET", name, name + ":g", gen_key)
+            except FAULTS as exc:
+                raise failed(breaker, self.faults, "get", exc) from exc
+            except BaseException:
+                breaker.abandon()
+                raise
+            breaker.success()
+        data, written, gen = reply
         if fence is not None:
             fence.gen = gen or b""
         if data is None or gen is None or written != gen:

@@ -34,6 +34,7 @@ __all__ = [
     "ASYNC_CLIENT_TYPES",
     "BATCH",
     "BUMP_GENS",
+    "FAULTS",
     "GEN_BATCH",
     "GET_OR_LOCK",
     "INVALIDATE_PATH",
@@ -49,9 +50,11 @@ __all__ = [
     "TAG_ADD",
     "TAG_REMOVE",
     "StoreGuard",
+    "failed",
     "group_by_slot",
     "make_async_client",
     "make_sync_client",
+    "refused",
     "twin_store",
 ]
 
@@ -286,8 +289,7 @@ class StoreGuard:
 
     def __enter__(self) -> None:
         if not self.force and not self.breaker.allow():
-            self.faults.counts["refused"] += 1
-            raise StoreError(f"{self.faults.name}: circuit open, {self.operation} refused")
+            raise refused(self.faults, self.operation)
 
     def __exit__(
         self,
@@ -299,9 +301,7 @@ class StoreGuard:
             self.breaker.success()
             return
         if isinstance(exc, FAULTS):
-            self.breaker.failure()
-            self.faults.record(self.operation, exc)
-            raise StoreError(f"{self.operation} failed: {exc}") from exc
+            raise failed(self.breaker, self.faults, self.operation, exc) from exc
         # Cancelled (or a bug): never leave a half-open breaker waiting for this trial.
         if not self.force:
             self.breaker.abandon()
@@ -325,6 +325,21 @@ class StoreGuard:
             except TimeoutError as timed_out:
                 exc_type, exc, tb = TimeoutError, timed_out, timed_out.__traceback__
         self.__exit__(exc_type, exc, tb)
+
+
+def refused(faults: FaultLog, operation: str) -> StoreError:
+    """Count a call the open breaker refused; the error to raise."""
+    faults.counts["refused"] += 1
+    return StoreError(f"{faults.name}: circuit open, {operation} refused")
+
+
+def failed(
+    breaker: CircuitBreaker, faults: FaultLog, operation: str, exc: BaseException
+) -> StoreError:
+    """Count and log a Redis fault; the error to raise (``from exc``)."""
+    breaker.failure()
+    faults.record(operation, exc)
+    return StoreError(f"{operation} failed: {exc}")
 
 
 if sys.version_info >= (3, 11):

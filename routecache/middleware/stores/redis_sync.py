@@ -26,6 +26,7 @@ from .notify import SyncNotifier
 from .redis_common import (
     BATCH,
     BUMP_GENS,
+    FAULTS,
     GEN_BATCH,
     GET_OR_LOCK,
     INVALIDATE_PATH,
@@ -43,10 +44,12 @@ from .redis_common import (
     TAG_REMOVE,
     StoreGuard,
     classify_keys,
+    failed,
     group_by_slot,
     is_cluster_client,
     make_sync_client,
     now_ms,
+    refused,
     twin_store,
 )
 
@@ -165,14 +168,29 @@ class RedisStore:
         """One ``MGET`` (entry, its generation, the path's): the encoded entry, or
         ``None`` when absent or fenced. Fills ``fence`` with the path generation."""
         name = self.keys.entry(key, variant)
-        names = (name, f"{name}:g", self.keys.path_gen(key.path_hash))
-        if self._fast_get is not None:
-            # The multiplexed connection enforces the timeout itself (one timer).
-            with self._guard("get", timed=False):
-                data, written, gen = self._fast_get.mget(*names)
-        else:
+        gen_key = self.keys.path_gen(key.path_hash)
+        if self._fast_get is None and self.is_async:
             with self._guard("get"):
-                data, written, gen = self.client.mget(names)
+                reply = self.client.execute_command("MGET", name, name + ":g", gen_key)
+        else:
+            # The hot path, with the guard's work inline (no guard object, no context
+            # manager): the multiplexed connection enforces the timeout itself (one
+            # timer), and the sync client has its socket timeout.
+            breaker = self.breaker
+            if not breaker.allow():
+                raise refused(self.faults, "get")
+            try:
+                if self._fast_get is not None:
+                    reply = self._fast_get.mget3(name, name + ":g", gen_key)
+                else:
+                    reply = self.client.execute_command("MGET", name, name + ":g", gen_key)
+            except FAULTS as exc:
+                raise failed(breaker, self.faults, "get", exc) from exc
+            except BaseException:
+                breaker.abandon()
+                raise
+            breaker.success()
+        data, written, gen = reply
         if fence is not None:
             fence.gen = gen or b""
         if data is None or gen is None or written != gen:
