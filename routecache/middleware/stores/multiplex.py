@@ -132,6 +132,11 @@ async def _closed(protocol: _Protocol) -> None:
     await asyncio.sleep(0)
 
 
+def encode_command(*args: str) -> bytes:
+    """A command in RESP, ready for :meth:`MultiplexedGet.send`."""
+    return _command(*(arg.encode("utf-8", "surrogateescape") for arg in args))
+
+
 def _command(*args: bytes) -> bytes:
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
@@ -236,9 +241,8 @@ class MultiplexedGet:
         )
         return reply
 
-    async def mget3(self, first: str, second: str, third: str) -> list[bytes | None]:
-        """The values of three keys (``None`` for each absent one), in one ``MGET``:
-        the hit's read of an entry and the two generations that fence it."""
+    async def send(self, command: bytes) -> Any:
+        """Send one encoded command (see :func:`encode_command`); its reply."""
         protocol = self._protocol
         if (
             protocol is None
@@ -246,14 +250,7 @@ class MultiplexedGet:
             or protocol.loop is not asyncio.get_running_loop()
         ):
             protocol = await self._ready()
-        a = first.encode("utf-8", "surrogateescape")
-        b = second.encode("utf-8", "surrogateescape")
-        c = third.encode("utf-8", "surrogateescape")
-        reply: list[bytes | None] = await protocol.send(
-            b"*4\r\n$4\r\nMGET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n"
-            % (len(a), a, len(b), b, len(c), c)
-        )
-        return reply
+        return await protocol.send(command)
 
     async def close(self) -> None:
         """Close the connection."""

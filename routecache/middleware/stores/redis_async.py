@@ -20,7 +20,7 @@ from ..errors import ConfigurationError, StoreError
 from ..keys import CacheKey, path_hash
 from .base import FENCE_TTL, Fence, KeySpace, LockState, as_paths
 from .faults import CircuitBreaker, FaultLog
-from .multiplex import async_multiplexer
+from .multiplex import async_multiplexer, encode_command
 from .notify import AsyncNotifier
 from .redis_common import (
     ASYNC_CLIENT_TYPES,
@@ -53,6 +53,20 @@ from .redis_common import (
 )
 
 __all__ = ["AsyncRedisStore"]
+
+#: How many keys' hit reads are kept formatted (cleared when full: cheap to rebuild).
+_HIT_READS = 4096
+
+
+class _HitRead:
+    """The hit's ``MGET`` of one key: the entry, the generation it was written under,
+    and its path's generation."""
+
+    __slots__ = ("command", "names")
+
+    def __init__(self, names: tuple[str, str, str, str]) -> None:
+        self.names = names
+        self.command = encode_command(*names)
 
 
 class AsyncRedisStore:
@@ -140,6 +154,8 @@ class AsyncRedisStore:
         self.sweeps = Background()
         self._notifier = AsyncNotifier(self.client, self.keys.channel)
         self._fast_get: Any = async_multiplexer(self.client, timeout) if multiplex else None
+        #: The hit's read of recently looked-up keys, names formatted and encoded once.
+        self._hit_reads: dict[Any, _HitRead] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url or self.client!r}, prefix={self.prefix!r})"
@@ -166,11 +182,13 @@ class AsyncRedisStore:
     ) -> bytes | None:
         """One ``MGET`` (entry, its generation, the path's): the encoded entry, or
         ``None`` when absent or fenced. Fills ``fence`` with the path generation."""
-        name = self.keys.entry(key, variant)
-        gen_key = self.keys.path_gen(key.path_hash)
+        memo = key.digest if variant is None else (key.digest, variant)
+        hit = self._hit_reads.get(memo)
+        if hit is None:
+            hit = self._hit_read(key, variant, memo)
         if self._fast_get is None and self.is_async:
             async with self._guard("get"):
-                reply = await self.client.execute_command("MGET", name, name + ":g", gen_key)
+                reply = await self.client.execute_command(*hit.names)
         else:
             # The hot path, with the guard's work inline (no guard object, no context
             # manager): the multiplexed connection enforces the timeout itself (one
@@ -180,9 +198,9 @@ class AsyncRedisStore:
                 raise refused(self.faults, "get")
             try:
                 if self._fast_get is not None:
-                    reply = await self._fast_get.mget3(name, name + ":g", gen_key)
+                    reply = await self._fast_get.send(hit.command)
                 else:
-                    reply = await self.client.execute_command("MGET", name, name + ":g", gen_key)
+                    reply = await self.client.execute_command(*hit.names)
             except FAULTS as exc:
                 raise failed(breaker, self.faults, "get", exc) from exc
             except BaseException:
@@ -196,6 +214,14 @@ class AsyncRedisStore:
             return None
         fast: bytes = data
         return fast
+
+    def _hit_read(self, key: CacheKey, variant: str | None, memo: Any) -> _HitRead:
+        name = self.keys.entry(key, variant)
+        hit = _HitRead(("MGET", name, name + ":g", self.keys.path_gen(key.path_hash)))
+        if len(self._hit_reads) >= _HIT_READS:
+            self._hit_reads.clear()
+        self._hit_reads[memo] = hit
+        return hit
 
     async def set(
         self,
