@@ -271,3 +271,27 @@ def test_a_fenced_entry_is_a_miss_for_every_reader(redis_clean_url: str) -> None
     finally:
         store.close()
         raw.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_refused_write_leaves_no_pass_mark(kind: str, request: pytest.FixtureRequest) -> None:
+    """The response was storable, only too old: the lock is released plainly, so the
+    next miss (any process) leads a fetch the others collapse onto, instead of every
+    request fetching alone for the pass mark's lifetime."""
+    url = _url(kind, request)
+
+    async def main() -> None:
+        async with async_stores(kind, url) as (store,):
+            engine = AsyncEngine(CachePolicy([RULE]), store)
+            plan = engine.policy.plan(facts("/items/5"))
+            verdict = await engine.lookup(plan)
+            exchange = engine.exchange(plan, verdict)
+            await engine.invalidate(HOW["path"])
+            await exchange.start(200, list(HEADERS))
+            await exchange.finish(b"old")
+            assert engine.counts["fenced"] == 1
+            assert plan.key is not None
+            state, _ = await store.get_or_lock(plan.key, "probe", 5.0)
+            assert state == LockState.ACQUIRED
+
+    asyncio.run(main())
