@@ -465,9 +465,15 @@ class AsyncRedisStore:
                 async with self._guard("invalidate", force=True):
                     await self._bump_gens(keys=gens[start : start + GEN_BATCH], args=args)
             return
-        for name in gens:  # one slot each
+        # A script is one slot: on a cluster, plain SETs in a pipeline instead (sent to
+        # the nodes side by side). A replaced generation that expires before entries
+        # written under the old one is safe: a missing generation matches no entry.
+        for start in range(0, len(gens), GEN_BATCH):
+            pipe = self.client.pipeline(transaction=False)
+            for name in gens[start : start + GEN_BATCH]:
+                pipe.set(name, gen, px=args[1])
             async with self._guard("invalidate", force=True):
-                await self._bump_gens(keys=[name], args=args)
+                await pipe.execute()
 
     async def _sweep_tag_quietly(self, index: str, fenced: list[tuple[bytes, float]]) -> None:
         try:

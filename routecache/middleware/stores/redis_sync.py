@@ -460,9 +460,15 @@ class RedisStore:
                 with self._guard("invalidate", force=True):
                     self._bump_gens(keys=gens[start : start + GEN_BATCH], args=args)
             return
-        for name in gens:  # one slot each
+        # A script is one slot: on a cluster, plain SETs in a pipeline instead (sent to
+        # the nodes side by side). A replaced generation that expires before entries
+        # written under the old one is safe: a missing generation matches no entry.
+        for start in range(0, len(gens), GEN_BATCH):
+            pipe = self.client.pipeline(transaction=False)
+            for name in gens[start : start + GEN_BATCH]:
+                pipe.set(name, gen, px=args[1])
             with self._guard("invalidate", force=True):
-                self._bump_gens(keys=[name], args=args)
+                pipe.execute()
 
     def _sweep_tag_quietly(self, index: str, fenced: list[tuple[bytes, float]]) -> None:
         try:
