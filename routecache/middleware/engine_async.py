@@ -243,7 +243,8 @@ class Exchange:
                     self.plan, rp.entry(body), rp.storage_ttl, fence=self._fence
                 )
         finally:
-            await self.engine.land(self.plan, self._flight, data)
+            fenced = self._fence is not None and self._fence.refused
+            await self.engine.land(self.plan, self._flight, data, fenced=fenced)
 
 
 class AsyncEngine:
@@ -477,8 +478,15 @@ class AsyncEngine:
                 self._fetching.pop(name, None)
             signal.set(data)
 
-    async def land(self, plan: RequestPlan, flight: object, data: bytes | None) -> None:
-        """Release a single-flight ticket: unlock, and wake the waiters with ``data``."""
+    async def land(
+        self, plan: RequestPlan, flight: object, data: bytes | None, *, fenced: bool = False
+    ) -> None:
+        """Release a single-flight ticket: unlock, and wake the waiters with ``data``.
+
+        ``fenced``: the write was refused (an invalidation since the fetch began). The
+        lock is then released without the "pass" mark: the response was storable, so
+        the next request leads a fresh fetch that the others collapse onto again.
+        """
         if not isinstance(flight, _Flight):
             return
         self._refreshing.discard(flight.name)
@@ -487,7 +495,7 @@ class AsyncEngine:
             # A fetch that stored nothing leaves a short "pass" mark so that the requests
             # waiting on it fetch for themselves at once. A background refresh (no
             # waiters, no signal) leaves none: the next hit may try again.
-            passed = data is None and flight.signal is not None
+            passed = data is None and flight.signal is not None and not fenced
             # On a fault the lock simply expires by itself.
             with contextlib.suppress(StoreError):
                 await self.store.release(plan.key, flight.token, passed=passed)
@@ -617,6 +625,8 @@ class AsyncEngine:
             return None
         if stored is False:
             self.counts["fenced"] += 1
+            if fence is not None:
+                fence.refused = True
             return None
         self.counts["stored"] += 1
         return data

@@ -62,12 +62,13 @@ def redis_keys(client: redis.Redis, prefix: str) -> list[bytes]:
 
 
 def entry_keys(client: redis.Redis, prefix: str) -> list[bytes]:
-    """The entry keys (primary and variants) under ``prefix``: not indexes, not locks."""
+    """The entry keys (primary and variants) under ``prefix``: not indexes, not locks,
+    not the generations that fence them."""
     tag_prefix = KeySpace(prefix).tag_prefix.encode()
     return [
         k
         for k in redis_keys(client, prefix)
-        if not k.startswith(tag_prefix) and not k.endswith((b":idx", b":lock"))
+        if not k.startswith(tag_prefix) and not k.endswith((b":idx", b":lock", b":g", b":gen"))
     ]
 
 

@@ -81,11 +81,13 @@ class Fence:
     is ``None`` (never read) writes unconditionally.
     """
 
-    __slots__ = ("gen", "started")
+    __slots__ = ("gen", "refused", "started")
 
     def __init__(self) -> None:
         self.gen: bytes | None = None
         self.started = time.monotonic()
+        #: Set by the engine when the store refused the write this fence guarded.
+        self.refused = False
 
     def elapsed(self) -> float:
         """Seconds since the fetch began (to compare with a tag mark's age)."""

@@ -243,9 +243,9 @@ class MemoryStore(CheckedOptions):
     ) -> bool:
         """Store ``data`` for ``ttl`` seconds (entries larger than the store are
         skipped); with a ``fence``, refused (False) when the path or a tag was
-        invalidated since the fence was read."""
+        invalidated since the fence was read. False means refused, nothing else."""
         if ttl <= 0 or len(data) > self.max_bytes:
-            return False
+            return True  # skipped, as any LRU would evict it at once: not refused
         now = self.clock()
         expires = now + ttl
         tag_tuple = tuple(tags)

@@ -1,11 +1,12 @@
-"""The hit path's GET over one multiplexed connection (asyncio + ``hiredis.Reader``).
+"""The hit path's read over one multiplexed connection (asyncio + ``hiredis.Reader``).
 
-A cache hit costs one Redis ``GET``. Through redis-py's asyncio client each command
+A cache hit costs one Redis round trip (``MGET`` of the entry and the generations that
+fence it; ``GET`` is offered too). Through redis-py's asyncio client each command
 checks a connection out of the pool and back in, under locks, with per-command
 bookkeeping; measured on the benchmark, that client layer costs more than the round
 trip itself. Here every concurrent request's ``GET`` is written on ONE connection
 (coalesced into one write per event-loop turn) and the replies, parsed by
-``hiredis.Reader``, resolve the waiting futures in order. Only ``GET`` goes this way:
+``hiredis.Reader``, resolve the waiting futures in order. Only the hit's read goes this way:
 everything else (stores, locks, invalidation, pub/sub) stays on redis-py.
 
 It is used only where it is exactly equivalent: a plain ``redis.asyncio.Redis`` on TCP
@@ -131,6 +132,11 @@ async def _closed(protocol: _Protocol) -> None:
     await asyncio.sleep(0)
 
 
+def encode_command(*args: str) -> bytes:
+    """A command in RESP, ready for :meth:`MultiplexedGet.send`."""
+    return _command(*(arg.encode("utf-8", "surrogateescape") for arg in args))
+
+
 def _command(*args: bytes) -> bytes:
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
@@ -235,8 +241,8 @@ class MultiplexedGet:
         )
         return reply
 
-    async def mget(self, *keys: str) -> list[bytes | None]:
-        """The values of ``keys`` (``None`` for each absent one), in one ``MGET``."""
+    async def send(self, command: bytes) -> Any:
+        """Send one encoded command (see :func:`encode_command`); its reply."""
         protocol = self._protocol
         if (
             protocol is None
@@ -244,12 +250,7 @@ class MultiplexedGet:
             or protocol.loop is not asyncio.get_running_loop()
         ):
             protocol = await self._ready()
-        parts = [b"*%d\r\n$4\r\nMGET\r\n" % (len(keys) + 1)]
-        for key in keys:
-            raw = key.encode("utf-8", "surrogateescape")
-            parts.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
-        reply: list[bytes | None] = await protocol.send(b"".join(parts))
-        return reply
+        return await protocol.send(command)
 
     async def close(self) -> None:
         """Close the connection."""

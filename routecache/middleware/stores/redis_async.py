@@ -22,24 +22,42 @@ from ..keys import CacheKey, path_hash
 from .base import FENCE_TTL, Fence, KeySpace, LockState, as_paths
 from .connections import AsyncConnections, Connections, script
 from .faults import CircuitBreaker, FaultLog
-from .multiplex import async_multiplexer
+from .multiplex import async_multiplexer, encode_command
 from .notify import AsyncNotifier
 from .redis_common import (
     ASYNC_CLIENT_TYPES,
     BATCH,
+    GEN_BATCH,
     LOCK_STATES,
     PASS_MARKER,
+    SCAN_COUNT,
     SCRIPTS,
     StoreGuard,
     classify_keys,
+    failed,
     group_by_slot,
     is_cluster_client,
     make_async_client,
     now_ms,
+    refused,
     twin_store,
 )
 
 __all__ = ["AsyncRedisStore"]
+
+#: How many keys' hit reads are kept formatted (cleared when full: cheap to rebuild).
+_HIT_READS = 4096
+
+
+class _HitRead:
+    """The hit's ``MGET`` of one key: the entry, the generation it was written under,
+    and its path's generation."""
+
+    __slots__ = ("command", "names")
+
+    def __init__(self, names: tuple[str, str, str, str]) -> None:
+        self.names = names
+        self.command = encode_command(*names)
 
 
 class AsyncRedisStore(CheckedOptions):
@@ -111,6 +129,9 @@ class AsyncRedisStore(CheckedOptions):
         self.faults = FaultLog(f"{type(self).__name__}({prefix})")
         #: Batch deletions of large invalidations, continuing after the call returned.
         self.sweeps = Background()
+
+        #: The hit's read of recently looked-up keys, names formatted and encoded once.
+        self._hit_reads: dict[Any, _HitRead] = {}
 
     def _connect(self) -> Connections:
         settings = self.settings
@@ -192,22 +213,55 @@ class AsyncRedisStore(CheckedOptions):
     ) -> bytes | None:
         """One ``MGET`` (entry, its generation, the path's): the encoded entry, or
         ``None`` when absent or fenced. Fills ``fence`` with the path generation."""
-        name = self.keys.entry(key, variant)
-        names = (name, f"{name}:g", self.keys.path_gen(key.path_hash))
+        memo = key.digest if variant is None else (key.digest, variant)
+        hit = self._hit_reads.get(memo)
+        if hit is None:
+            hit = self._hit_read(key, variant, memo)
         fast_get = self._fast_get
-        if fast_get is not None:
-            # The multiplexed connection enforces the timeout itself (one timer).
-            async with self._guard("get", timed=False):
-                data, written, gen = await fast_get.mget(*names)
-        else:
+        if fast_get is None and self.is_async:
             async with self._guard("get"):
-                data, written, gen = await self.client.mget(names)
+                reply = await self.client.execute_command(*hit.names)
+        else:
+            # The hot path, with the guard's work inline (no guard object, no context
+            # manager): the multiplexed connection enforces the timeout itself (one
+            # timer), and the sync client has its socket timeout.
+            breaker = self.breaker
+            if not breaker.allow():
+                raise refused(self.faults, "get")
+            try:
+                if fast_get is not None:
+                    reply = await fast_get.send(hit.command)
+                else:
+                    reply = await self.client.execute_command(*hit.names)
+            except Exception as exc:
+                raise failed(breaker, self.faults, "get", exc) from exc
+            except BaseException:
+                breaker.abandon()
+                raise
+            breaker.success()
+        data, written, gen = reply
         if fence is not None:
             fence.gen = gen or b""
-        if data is None or gen is None or written != gen:
+        if data is None:
+            return None
+        if gen is None or written != gen:
+            # Fenced by an invalidation, or not written by routecache at all: never
+            # served, and removed now rather than left to its TTL (a foreign value may
+            # have none). A miss either way, whatever this cleanup meets.
+            with contextlib.suppress(StoreError):
+                async with self._guard("sweep"):
+                    await self._sweep_entries(keys=list(hit.names[1:]), args=[])
             return None
         fast: bytes = data
         return fast
+
+    def _hit_read(self, key: CacheKey, variant: str | None, memo: Any) -> _HitRead:
+        name = self.keys.entry(key, variant)
+        hit = _HitRead(("MGET", name, name + ":g", self.keys.path_gen(key.path_hash)))
+        if len(self._hit_reads) >= _HIT_READS:
+            self._hit_reads.clear()
+        self._hit_reads[memo] = hit
+        return hit
 
     async def set(
         self,
@@ -272,6 +326,7 @@ class AsyncRedisStore(CheckedOptions):
             return bool(stored)
 
     async def _add_tags(self, tags: Sequence[str], args: list[Any]) -> list[int]:
+        """Index the members under each tag; how long ago each tag was invalidated."""
         if self.cluster:
             return [
                 int(
@@ -289,13 +344,12 @@ class AsyncRedisStore(CheckedOptions):
         return [int(mark) for mark in await pipe.execute()]
 
     @staticmethod
-    def _tag_refused(marks: list[int], fence: Fence) -> bool:
-        # A mark's age is measured by Redis, the fetch's by this process after the
-        # reply: durations on two clocks, never their readings, so skew does not
-        # matter, and the comparison leans towards refusing.
-        elapsed_ms = fence.elapsed() * 1000
-        fence_ms = FENCE_TTL * 1000
-        return any(mark >= 0 and fence_ms - mark <= elapsed_ms for mark in marks)
+    def _tag_refused(ages: list[int], fence: Fence) -> bool:
+        # A mark's age is measured by its Redis node, the fetch's by this process after
+        # the reply: durations on two clocks, never their readings, so clock skew does
+        # not matter, and the comparison leans towards refusing (by the reply's way back).
+        elapsed_us = fence.elapsed() * 1e6
+        return any(0 <= age <= elapsed_us for age in ages)
 
     async def delete(self, key: CacheKey) -> None:
         """Remove one entry (its primary key)."""
@@ -375,8 +429,8 @@ class AsyncRedisStore(CheckedOptions):
         store's ``timeout`` (a fault raises :class:`StoreError`; what was fenced stays
         fenced, what was not is still indexed, so calling again finishes the job). A
         path is fenced by one script (its generation replaced), a tag by marking it and
-        replacing the generation of every path in its index, in batches of
-        :data:`BATCH`. Deletion runs in batches too: inline for up to one batch, in the
+        replacing the generation of every path in its index, in bounded batches.
+        Deletion runs in batches too: inline for up to one batch, in the
         background (:attr:`sweeps`) beyond. Returns the entries deleted, plus those
         fenced and left for the background.
         """
@@ -409,10 +463,12 @@ class AsyncRedisStore(CheckedOptions):
         try:
             while True:
                 async with self._guard("invalidate", force=True):
-                    cursor, pairs = await self.client.zscan(index, cursor, count=BATCH)
-                    if pairs:
+                    cursor, pairs = await self.client.zscan(index, cursor, count=SCAN_COUNT)
+                members = [member for member, _ in pairs]
+                for start in range(0, len(members), BATCH):
+                    async with self._guard("invalidate", force=True):
                         await self._sweep_path(
-                            keys=[index, gen_key], args=[member for member, _ in pairs]
+                            keys=[index, gen_key], args=members[start : start + BATCH]
                         )
                 if not cursor:
                     return
@@ -430,7 +486,7 @@ class AsyncRedisStore(CheckedOptions):
         cursor = 0
         while True:
             async with self._guard("invalidate", force=True):
-                cursor, pairs = await self.client.zscan(index, cursor, count=BATCH)
+                cursor, pairs = await self.client.zscan(index, cursor, count=SCAN_COUNT)
             gens = {self.keys.path_gen_of(member) for member, _ in pairs} - bumped
             if gens:
                 await self._bump(sorted(gens), gen)
@@ -445,12 +501,20 @@ class AsyncRedisStore(CheckedOptions):
 
     async def _bump(self, gens: list[str], gen: str) -> None:
         args = [gen, int(FENCE_TTL * 1000)]
-        async with self._guard("invalidate", force=True):
-            if not self.cluster:
-                await self._bump_gens(keys=gens, args=args)
-                return
-            for name in gens:  # one slot each
-                await self._bump_gens(keys=[name], args=args)
+        if not self.cluster:
+            for start in range(0, len(gens), GEN_BATCH):
+                async with self._guard("invalidate", force=True):
+                    await self._bump_gens(keys=gens[start : start + GEN_BATCH], args=args)
+            return
+        # A script is one slot: on a cluster, plain SETs in a pipeline instead (sent to
+        # the nodes side by side). A replaced generation that expires before entries
+        # written under the old one is safe: a missing generation matches no entry.
+        for start in range(0, len(gens), GEN_BATCH):
+            pipe = self.client.pipeline(transaction=False)
+            for name in gens[start : start + GEN_BATCH]:
+                pipe.set(name, gen, px=args[1])
+            async with self._guard("invalidate", force=True):
+                await pipe.execute()
 
     async def _sweep_tag_quietly(self, index: str, fenced: list[tuple[bytes, float]]) -> None:
         try:

@@ -35,12 +35,15 @@ __all__ = [
     "BATCH",
     "BUMP_GENS",
     "CONNECTIVITY",
+    "FAULTS",
+    "GEN_BATCH",
     "GET_OR_LOCK",
     "INVALIDATE_PATH",
     "LOCK",
     "MARK_TAG",
     "PASS_MARKER",
     "RELEASE",
+    "SCAN_COUNT",
     "SCRIPTS",
     "SET_ENTRY",
     "SWEEP_ENTRIES",
@@ -49,19 +52,24 @@ __all__ = [
     "TAG_ADD",
     "TAG_REMOVE",
     "StoreGuard",
+    "failed",
     "group_by_slot",
     "is_out_of_memory",
-    "is_wrong_type",
     "make_async_client",
     "make_sync_client",
+    "refused",
     "twin_store",
 ]
 
 PASS_MARKER = b"\x00pass"
 
-#: Members handled per call by the invalidation scripts: each call stays well under a
-#: millisecond of Redis time, whatever the size of the path or tag.
-BATCH = 500
+#: Entries deleted per call by the invalidation scripts (four commands each): about
+#: half a millisecond of Redis time per call, whatever the size of the path or tag.
+BATCH = 100
+#: Path generations replaced per call when a tag is fenced (two commands each).
+GEN_BATCH = 250
+#: Members asked of ``ZSCAN`` per page of an index.
+SCAN_COUNT = 500
 
 #: KEYS: entry, variant (or entry again), path index, path gen, entry gen, variant gen.
 #: ARGV: data, ttl ms, expiry ms (score), now ms, has variant, expected gen ('*': any),
@@ -100,13 +108,17 @@ return 1
 """
 
 #: KEYS: tag index, tag mark. ARGV: expiry ms (score), now ms, ttl ms, member keys...
-#: Returns the mark's PTTL (-2 when the tag was not invalidated lately).
+#: Returns how many microseconds ago (by this Redis node's clock) the tag was last
+#: invalidated, or -1 when it was not lately.
 TAG_ADD = """
 for i = 4, #ARGV do redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 local t = redis.call('PTTL', KEYS[1])
 if t == -1 or t < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-return redis.call('PTTL', KEYS[2])
+local m = redis.call('GET', KEYS[2])
+if not m then return -1 end
+local now = redis.call('TIME')
+return math.max(0, tonumber(now[1]) * 1000000 + tonumber(now[2]) - tonumber(m))
 """
 
 #: KEYS: path gen, path index. ARGV: new gen, fence ttl ms, batch size.
@@ -176,10 +188,13 @@ end
 return n
 """
 
-#: KEYS: tag mark, tag index. ARGV: fence ttl ms. Marks the tag invalidated now (its
-#: writers in flight are refused); returns how many members the index has.
+#: KEYS: tag mark, tag index. ARGV: fence ttl ms. Marks the tag invalidated now (the
+#: node's clock, in microseconds: writers in flight compare its age with theirs and are
+#: refused); returns how many members the index has.
 MARK_TAG = """
-redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+if redis.replicate_commands then redis.replicate_commands() end
+local now = redis.call('TIME')
+redis.call('SET', KEYS[1], now[1] .. string.format('%06d', tonumber(now[2])), 'PX', ARGV[1])
 return redis.call('ZCARD', KEYS[2])
 """
 
@@ -281,11 +296,6 @@ def is_out_of_memory(exc: BaseException) -> bool:
     )
 
 
-def is_wrong_type(exc: BaseException) -> bool:
-    """A ``WRONGTYPE`` reply: the key holds another kind of Redis value."""
-    return isinstance(exc, redis.exceptions.ResponseError) and "WRONGTYPE" in str(exc)
-
-
 class StoreGuard:
     """Wraps one store call: refuses while the breaker is open, turns faults into
     :class:`StoreError` after counting and (rate-limited) logging them.
@@ -318,8 +328,7 @@ class StoreGuard:
 
     def __enter__(self) -> None:
         if not self.force and not self.breaker.allow():
-            self.faults.counts["refused"] += 1
-            raise StoreError(f"{self.faults.name}: circuit open, {self.operation} refused")
+            raise refused(self.faults, self.operation)
 
     def __exit__(
         self,
@@ -330,22 +339,8 @@ class StoreGuard:
         if exc is None:
             self.breaker.success()
             return
-        if isinstance(exc, CONNECTIVITY):
-            self.breaker.failure()
-            self.faults.record(self.operation, exc)
-            raise StoreError(f"{self.operation} failed: {exc}") from exc
-        if isinstance(exc, FAULTS):
-            # Redis answered: this call failed, but the breaker must not open.
-            self.breaker.success()
-            self.faults.record(self.operation, exc, "store_full" if is_out_of_memory(exc) else None)
-            raise StoreError(f"{self.operation} failed: {exc}") from exc
         if isinstance(exc, Exception):
-            # Not a Redis fault (a connection of a closed event loop, a client misused
-            # by the caller...): still a bypass for the caller, never a 500; logged
-            # with its traceback, since it may be a bug.
-            self.breaker.failure()
-            self.faults.record(self.operation, exc, traceback=True)
-            raise StoreError(f"{self.operation} failed: {exc}") from exc
+            raise failed(self.breaker, self.faults, self.operation, exc) from exc
         # Cancelled: never leave a half-open breaker waiting for this trial.
         if not self.force:
             self.breaker.abandon()
@@ -369,6 +364,33 @@ class StoreGuard:
             except TimeoutError as timed_out:
                 exc_type, exc, tb = TimeoutError, timed_out, timed_out.__traceback__
         self.__exit__(exc_type, exc, tb)
+
+
+def refused(faults: FaultLog, operation: str) -> StoreError:
+    """Count a call the open breaker refused; the error to raise."""
+    faults.counts["refused"] += 1
+    return StoreError(f"{faults.name}: circuit open, {operation} refused")
+
+
+def failed(breaker: CircuitBreaker, faults: FaultLog, operation: str, exc: Exception) -> StoreError:
+    """Count and log what a store call raised; the error to raise (``from exc``).
+
+    Only connectivity faults count towards opening the breaker. Any other Redis error
+    is a reply, and a reply proves Redis is up (``OOM`` is counted as ``store_full``).
+    Anything else (a connection of a closed event loop, a client misused by the
+    caller...) is still a bypass for the caller, never a 500, logged with its traceback
+    since it may be a bug.
+    """
+    if isinstance(exc, CONNECTIVITY):
+        breaker.failure()
+        faults.record(operation, exc)
+    elif isinstance(exc, FAULTS):
+        breaker.success()
+        faults.record(operation, exc, "store_full" if is_out_of_memory(exc) else None)
+    else:
+        breaker.failure()
+        faults.record(operation, exc, traceback=True)
+    return StoreError(f"{operation} failed: {exc}")
 
 
 if sys.version_info >= (3, 11):

@@ -23,24 +23,42 @@ from ..keys import CacheKey, path_hash
 from .base import FENCE_TTL, Fence, KeySpace, LockState, as_paths
 from .connections import Connections, SyncConnections, script
 from .faults import CircuitBreaker, FaultLog
-from .multiplex import sync_multiplexer
+from .multiplex import encode_command, sync_multiplexer
 from .notify import SyncNotifier
 from .redis_common import (
     BATCH,
+    GEN_BATCH,
     LOCK_STATES,
     PASS_MARKER,
+    SCAN_COUNT,
     SCRIPTS,
     SYNC_CLIENT_TYPES,
     StoreGuard,
     classify_keys,
+    failed,
     group_by_slot,
     is_cluster_client,
     make_sync_client,
     now_ms,
+    refused,
     twin_store,
 )
 
 __all__ = ["RedisStore"]
+
+#: How many keys' hit reads are kept formatted (cleared when full: cheap to rebuild).
+_HIT_READS = 4096
+
+
+class _HitRead:
+    """The hit's ``MGET`` of one key: the entry, the generation it was written under,
+    and its path's generation."""
+
+    __slots__ = ("command", "names")
+
+    def __init__(self, names: tuple[str, str, str, str]) -> None:
+        self.names = names
+        self.command = encode_command(*names)
 
 
 class RedisStore(CheckedOptions):
@@ -112,6 +130,9 @@ class RedisStore(CheckedOptions):
         self.faults = FaultLog(f"{type(self).__name__}({prefix})")
         #: Batch deletions of large invalidations, continuing after the call returned.
         self.sweeps = Background()
+
+        #: The hit's read of recently looked-up keys, names formatted and encoded once.
+        self._hit_reads: dict[Any, _HitRead] = {}
 
     def _connect(self) -> Connections:
         settings = self.settings
@@ -193,22 +214,54 @@ class RedisStore(CheckedOptions):
     ) -> bytes | None:
         """One ``MGET`` (entry, its generation, the path's): the encoded entry, or
         ``None`` when absent or fenced. Fills ``fence`` with the path generation."""
-        name = self.keys.entry(key, variant)
-        names = (name, f"{name}:g", self.keys.path_gen(key.path_hash))
+        memo = key.digest if variant is None else (key.digest, variant)
+        hit = self._hit_reads.get(memo)
+        if hit is None:
+            hit = self._hit_read(key, variant, memo)
         fast_get = self._fast_get
-        if fast_get is not None:
-            # The multiplexed connection enforces the timeout itself (one timer).
-            with self._guard("get", timed=False):
-                data, written, gen = fast_get.mget(*names)
-        else:
+        if fast_get is None and self.is_async:
             with self._guard("get"):
-                data, written, gen = self.client.mget(names)
+                reply = self.client.execute_command(*hit.names)
+        else:
+            # The hot path, with the guard's work inline (no guard object, no context
+            # manager): the multiplexed connection enforces the timeout itself (one
+            # timer), and the sync client has its socket timeout.
+            breaker = self.breaker
+            if not breaker.allow():
+                raise refused(self.faults, "get")
+            try:
+                if fast_get is not None:
+                    reply = fast_get.send(hit.command)
+                else:
+                    reply = self.client.execute_command(*hit.names)
+            except Exception as exc:
+                raise failed(breaker, self.faults, "get", exc) from exc
+            except BaseException:
+                breaker.abandon()
+                raise
+            breaker.success()
+        data, written, gen = reply
         if fence is not None:
             fence.gen = gen or b""
-        if data is None or gen is None or written != gen:
+        if data is None:
+            return None
+        if gen is None or written != gen:
+            # Fenced by an invalidation, or not written by routecache at all: never
+            # served, and removed now rather than left to its TTL (a foreign value may
+            # have none). A miss either way, whatever this cleanup meets.
+            with contextlib.suppress(StoreError), self._guard("sweep"):
+                self._sweep_entries(keys=list(hit.names[1:]), args=[])
             return None
         fast: bytes = data
         return fast
+
+    def _hit_read(self, key: CacheKey, variant: str | None, memo: Any) -> _HitRead:
+        name = self.keys.entry(key, variant)
+        hit = _HitRead(("MGET", name, name + ":g", self.keys.path_gen(key.path_hash)))
+        if len(self._hit_reads) >= _HIT_READS:
+            self._hit_reads.clear()
+        self._hit_reads[memo] = hit
+        return hit
 
     def set(
         self,
@@ -273,6 +326,7 @@ class RedisStore(CheckedOptions):
             return bool(stored)
 
     def _add_tags(self, tags: Sequence[str], args: list[Any]) -> list[int]:
+        """Index the members under each tag; how long ago each tag was invalidated."""
         if self.cluster:
             return [
                 int(
@@ -290,13 +344,12 @@ class RedisStore(CheckedOptions):
         return [int(mark) for mark in pipe.execute()]
 
     @staticmethod
-    def _tag_refused(marks: list[int], fence: Fence) -> bool:
-        # A mark's age is measured by Redis, the fetch's by this process after the
-        # reply: durations on two clocks, never their readings, so skew does not
-        # matter, and the comparison leans towards refusing.
-        elapsed_ms = fence.elapsed() * 1000
-        fence_ms = FENCE_TTL * 1000
-        return any(mark >= 0 and fence_ms - mark <= elapsed_ms for mark in marks)
+    def _tag_refused(ages: list[int], fence: Fence) -> bool:
+        # A mark's age is measured by its Redis node, the fetch's by this process after
+        # the reply: durations on two clocks, never their readings, so clock skew does
+        # not matter, and the comparison leans towards refusing (by the reply's way back).
+        elapsed_us = fence.elapsed() * 1e6
+        return any(0 <= age <= elapsed_us for age in ages)
 
     def delete(self, key: CacheKey) -> None:
         """Remove one entry (its primary key)."""
@@ -374,8 +427,8 @@ class RedisStore(CheckedOptions):
         store's ``timeout`` (a fault raises :class:`StoreError`; what was fenced stays
         fenced, what was not is still indexed, so calling again finishes the job). A
         path is fenced by one script (its generation replaced), a tag by marking it and
-        replacing the generation of every path in its index, in batches of
-        :data:`BATCH`. Deletion runs in batches too: inline for up to one batch, in the
+        replacing the generation of every path in its index, in bounded batches.
+        Deletion runs in batches too: inline for up to one batch, in the
         background (:attr:`sweeps`) beyond. Returns the entries deleted, plus those
         fenced and left for the background.
         """
@@ -408,11 +461,11 @@ class RedisStore(CheckedOptions):
         try:
             while True:
                 with self._guard("invalidate", force=True):
-                    cursor, pairs = self.client.zscan(index, cursor, count=BATCH)
-                    if pairs:
-                        self._sweep_path(
-                            keys=[index, gen_key], args=[member for member, _ in pairs]
-                        )
+                    cursor, pairs = self.client.zscan(index, cursor, count=SCAN_COUNT)
+                members = [member for member, _ in pairs]
+                for start in range(0, len(members), BATCH):
+                    with self._guard("invalidate", force=True):
+                        self._sweep_path(keys=[index, gen_key], args=members[start : start + BATCH])
                 if not cursor:
                     return
         except StoreError:
@@ -427,7 +480,7 @@ class RedisStore(CheckedOptions):
         cursor = 0
         while True:
             with self._guard("invalidate", force=True):
-                cursor, pairs = self.client.zscan(index, cursor, count=BATCH)
+                cursor, pairs = self.client.zscan(index, cursor, count=SCAN_COUNT)
             gens = {self.keys.path_gen_of(member) for member, _ in pairs} - bumped
             if gens:
                 self._bump(sorted(gens), gen)
@@ -442,12 +495,20 @@ class RedisStore(CheckedOptions):
 
     def _bump(self, gens: list[str], gen: str) -> None:
         args = [gen, int(FENCE_TTL * 1000)]
-        with self._guard("invalidate", force=True):
-            if not self.cluster:
-                self._bump_gens(keys=gens, args=args)
-                return
-            for name in gens:  # one slot each
-                self._bump_gens(keys=[name], args=args)
+        if not self.cluster:
+            for start in range(0, len(gens), GEN_BATCH):
+                with self._guard("invalidate", force=True):
+                    self._bump_gens(keys=gens[start : start + GEN_BATCH], args=args)
+            return
+        # A script is one slot: on a cluster, plain SETs in a pipeline instead (sent to
+        # the nodes side by side). A replaced generation that expires before entries
+        # written under the old one is safe: a missing generation matches no entry.
+        for start in range(0, len(gens), GEN_BATCH):
+            pipe = self.client.pipeline(transaction=False)
+            for name in gens[start : start + GEN_BATCH]:
+                pipe.set(name, gen, px=args[1])
+            with self._guard("invalidate", force=True):
+                pipe.execute()
 
     def _sweep_tag_quietly(self, index: str, fenced: list[tuple[bytes, float]]) -> None:
         try:
