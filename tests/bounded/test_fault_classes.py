@@ -62,7 +62,7 @@ def _entry_key(client: redis.Redis, driver: Driver, path: str) -> bytes:
     keys = [
         k
         for k in client.scan_iter(match=match)
-        if client.type(k) == b"string" and not k.endswith(b":lock")
+        if client.type(k) == b"string" and not k.endswith((b":lock", b":g", b":gen"))
     ]
     assert len(keys) == 1, keys
     return keys[0]

@@ -27,6 +27,7 @@ from routecache.middleware.pending import RETRY_MAX
 from tests._redis_servers import RedisServer, missing_redis_binaries, redis_command
 from tests.coherence._drivers import make_client
 from tests.conformance.harness import Origin, Reply, Resp, Seen, wait_until
+from tests.conformance.helpers import entry_keys
 
 pytestmark = [pytest.mark.slow]
 
@@ -166,7 +167,7 @@ def test_a_put_while_redis_is_down_lands_after_restart_and_the_old_entry_is_neve
     warm(node)
     raw = redis.Redis.from_url(durable_redis.url)
     try:
-        entries = sorted(raw.scan_iter(match="faults9:*"))
+        entries = entry_keys(raw, "faults9")
         assert entries, "nothing stored"
         durable_redis.kill()
         put, took = node.put()
@@ -179,7 +180,7 @@ def test_a_put_while_redis_is_down_lands_after_restart_and_the_old_entry_is_neve
             assert (resp.body, resp.cache_status) == (b"v2", PENDING)
         durable_redis.start()  # replays its append-only file: the old entry is back
         assert wait_until(lambda: not node.engine.pending, timeout=10.0), "never landed"
-        assert sorted(raw.scan_iter(match="faults9:*")) == [], "the old entry survived"
+        assert entry_keys(raw, "faults9") == [], "the old entry survived"
         assert wait_until(lambda: node.get().hit, timeout=5.0)
         assert node.get().body == b"v2"
         assert _old_after(node, written) == []

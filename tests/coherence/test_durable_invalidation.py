@@ -27,6 +27,7 @@ from routecache.middleware.pending import PendingInvalidations
 from routecache.middleware.policy import Invalidation
 from tests.coherence._drivers import make_client
 from tests.conformance.harness import Client, Origin, Reply, Seen, wait_until
+from tests.conformance.helpers import entry_keys
 
 PENDING = "routecache; fwd=bypass; detail=invalidation-pending"
 RULES = [
@@ -96,7 +97,7 @@ def setup(
 
 
 def _entries(raw: redis.Redis) -> int:
-    return sum(1 for k in raw.scan_iter(match="durable:*") if not k.endswith((b":idx", b"}")))
+    return len(entry_keys(raw, "durable"))
 
 
 def _warm(client: Client, path: str) -> None:
