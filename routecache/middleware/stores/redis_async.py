@@ -34,8 +34,10 @@ from .redis_common import (
     classify_keys,
     group_by_slot,
     is_cluster_client,
+    is_sentinel_client,
     make_async_client,
     now_ms,
+    sentinels_of,
     twin_store,
 )
 
@@ -46,8 +48,11 @@ class AsyncRedisStore(CheckedOptions):
     """Keeps entries in Redis for asyncio code (ASGI apps, async Django).
 
     Args:
-        url_or_client: a URL (``redis://``, ``rediss://``, ``unix://``, or
-            ``redis+cluster://`` for Redis Cluster) or a ready redis-py asyncio client.
+        url_or_client: a URL (``redis://``, ``rediss://``, ``unix://``,
+            ``redis+cluster://`` for Redis Cluster, or
+            ``redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service[/db]``
+            for a master watched by Redis Sentinel) or a ready redis-py asyncio client
+            (``Sentinel.master_for(...)`` too).
         prefix: every key lives under ``prefix:``; purge and stats never touch others.
         timeout: per-call socket timeout in seconds (URL form only; a ready client
             keeps its own settings).
@@ -106,6 +111,7 @@ class AsyncRedisStore(CheckedOptions):
         # client is the caller's, used as given.
         self._connections = AsyncConnections(self._connect, self._disconnect)
         self.cluster = is_cluster_client(self.client)
+        self.sentinel = is_sentinel_client(self.client)
         self._twin: Any = None
         self.breaker = CircuitBreaker(breaker_threshold, breaker_cooldown)
         self.faults = FaultLog(f"{type(self).__name__}({prefix})")
@@ -140,6 +146,10 @@ class AsyncRedisStore(CheckedOptions):
         if self._owns_client:
             with contextlib.suppress(Exception):
                 await connections.client.aclose()
+            # A redis+sentinel:// URL also made the clients that ask the sentinels.
+            for sentinel in sentinels_of(connections.client):
+                with contextlib.suppress(Exception):
+                    await sentinel.aclose()
 
     # The running event loop's connections (every thread's, in the sync store).
     @property
@@ -522,7 +532,11 @@ class AsyncRedisStore(CheckedOptions):
                 keys.append(key)
         counts = classify_keys(keys, self.prefix)
         return {
-            "store": "redis-cluster" if self.cluster else "redis",
+            "store": "redis-cluster"
+            if self.cluster
+            else "redis-sentinel"
+            if self.sentinel
+            else "redis",
             "prefix": self.prefix,
             **counts,
             "faults": dict(self.faults.counts),

@@ -35,8 +35,10 @@ from .redis_common import (
     classify_keys,
     group_by_slot,
     is_cluster_client,
+    is_sentinel_client,
     make_sync_client,
     now_ms,
+    sentinels_of,
     twin_store,
 )
 
@@ -47,8 +49,11 @@ class RedisStore(CheckedOptions):
     """Keeps entries in Redis for threaded or sync code (WSGI apps, sync Django).
 
     Args:
-        url_or_client: a URL (``redis://``, ``rediss://``, ``unix://``, or
-            ``redis+cluster://`` for Redis Cluster) or a ready redis-py asyncio client.
+        url_or_client: a URL (``redis://``, ``rediss://``, ``unix://``,
+            ``redis+cluster://`` for Redis Cluster, or
+            ``redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service[/db]``
+            for a master watched by Redis Sentinel) or a ready redis-py asyncio client
+            (``Sentinel.master_for(...)`` too).
         prefix: every key lives under ``prefix:``; purge and stats never touch others.
         timeout: per-call socket timeout in seconds (URL form only; a ready client
             keeps its own settings).
@@ -107,6 +112,7 @@ class RedisStore(CheckedOptions):
         # client is the caller's, used as given.
         self._connections = SyncConnections(self._connect, self._disconnect)
         self.cluster = is_cluster_client(self.client)
+        self.sentinel = is_sentinel_client(self.client)
         self._twin: Any = None
         self.breaker = CircuitBreaker(breaker_threshold, breaker_cooldown)
         self.faults = FaultLog(f"{type(self).__name__}({prefix})")
@@ -141,6 +147,10 @@ class RedisStore(CheckedOptions):
         if self._owns_client:
             with contextlib.suppress(Exception):
                 connections.client.close()
+            # A redis+sentinel:// URL also made the clients that ask the sentinels.
+            for sentinel in sentinels_of(connections.client):
+                with contextlib.suppress(Exception):
+                    sentinel.close()
 
     # The running event loop's connections (every thread's, in the sync store).
     @property
@@ -519,7 +529,11 @@ class RedisStore(CheckedOptions):
                 keys.append(key)
         counts = classify_keys(keys, self.prefix)
         return {
-            "store": "redis-cluster" if self.cluster else "redis",
+            "store": "redis-cluster"
+            if self.cluster
+            else "redis-sentinel"
+            if self.sentinel
+            else "redis",
             "prefix": self.prefix,
             **counts,
             "faults": dict(self.faults.counts),
