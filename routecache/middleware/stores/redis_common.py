@@ -55,6 +55,7 @@ __all__ = [
     "SentinelURL",
     "StoreGuard",
     "group_by_slot",
+    "is_entry_key",
     "is_out_of_memory",
     "is_sentinel_client",
     "is_wrong_type",
@@ -661,6 +662,14 @@ def make_async_client(
 def is_cluster_client(client: Any) -> bool:
     """True for redis-py's sync or async ``RedisCluster``."""
     return isinstance(client, (redis.cluster.RedisCluster, redis.asyncio.cluster.RedisCluster))
+
+
+def is_entry_key(key: str, prefix: str) -> bool:
+    """True for the key of an entry or a variant under ``prefix`` (not an index, a
+    lock or a fence)."""
+    if not key.startswith(f"{prefix}:{{") or key.startswith(f"{prefix}:{{t"):
+        return False
+    return not key.endswith((":g", ":gen", ":inv", ":idx", ":lock"))
 
 
 def classify_keys(keys: Iterable[bytes], prefix: str) -> dict[str, int]:

@@ -35,6 +35,7 @@ from .redis_common import (
     classify_keys,
     group_by_slot,
     is_cluster_client,
+    is_entry_key,
     is_sentinel_client,
     make_sync_client,
     now_ms,
@@ -539,6 +540,52 @@ class RedisStore(CheckedOptions):
             "faults": dict(self.faults.counts),
             "breaker_open": self.breaker.is_open,
         }
+
+    def inspect(
+        self,
+        *,
+        path: str | None = None,
+        tag: str | None = None,
+        key: str | None = None,
+        limit: int = 100,
+    ) -> list[tuple[str, bytes | None, float | None]]:
+        """For the command line: stored entries as ``(key, data, seconds left)``,
+        sorted by key: the entry ``key`` (only under the prefix), the entries of the
+        URL ``path`` or of ``tag`` (their index), or else the first ``limit`` a
+        ``SCAN`` finds."""
+        with self._guard("inspect", admin=True):
+            names: list[str] = []
+            if key is not None:
+                if key.startswith(self.keys.match[:-1]) and is_entry_key(key, self.prefix):
+                    names.append(key)
+            elif path is not None or tag is not None:
+                if path is not None:
+                    index = self.keys.path_index_for(path)
+                else:
+                    index = self.keys.tag_index(str(tag))
+                members = self.client.zrange(index, 0, limit - 1)
+                names = [member.decode("utf-8", "surrogateescape") for member in members]
+            else:
+                for raw in self.client.scan_iter(match=self.keys.match, count=1000):
+                    name = raw.decode("utf-8", "surrogateescape")
+                    if is_entry_key(name, self.prefix):
+                        names.append(name)
+                        if len(names) >= limit:
+                            break
+            names.sort()
+            if not names:
+                return []
+            pipe = self.client.pipeline(transaction=False)
+            for name in names:
+                pipe.get(name)
+                pipe.pttl(name)
+            replies = pipe.execute()
+        found = []
+        for i, name in enumerate(names):
+            data, ttl_ms = replies[2 * i], int(replies[2 * i + 1])
+            if data is not None:
+                found.append((name, data, ttl_ms / 1000 if ttl_ms >= 0 else None))
+        return found
 
     def close(self) -> None:
         """Wait (briefly) for background deletions, then close the connections of the
