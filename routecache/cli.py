@@ -28,9 +28,6 @@ from .commands import EXIT_USAGE, CommandFailed, Result
 
 __all__ = ["main"]
 
-#: ``warm``'s host when ``--host`` is not given (this door has no framework config).
-DEFAULT_HOST = "localhost"
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="routecache", description=__doc__.split("\n")[0])
@@ -60,7 +57,11 @@ def _parser() -> argparse.ArgumentParser:
         "warm", parents=[output], help="fill the cache by requesting URLs through an app"
     )
     warm.add_argument("--app", required=True, help="module:attribute of an ASGI or WSGI app")
-    warm.add_argument("--host", help=f"the Host your clients send (default {DEFAULT_HOST})")
+    warm.add_argument(
+        "--host",
+        help="the Host your clients send (default: a Flask app's SERVER_NAME, a Django "
+        "app's ALLOWED_HOSTS[0], else localhost)",
+    )
     warm.add_argument("--scheme", default="http", choices=["http", "https"])
     warm.add_argument("--from-file", help="read URLs from this file, one a line ('-': stdin)")
     warm.add_argument("urls", nargs="*", help="paths (with query) to request")
@@ -81,7 +82,7 @@ def _run(args: argparse.Namespace) -> Result:
     if args.command == "warm":
         urls = commands.read_urls(args.urls, args.from_file)
         app = commands.load_app(args.app)
-        host, source = (args.host, "--host") if args.host else (DEFAULT_HOST, "the default")
+        host, source = commands.warm_host(app, args.host)
         return commands.warm(app, urls, host=host, source=source, scheme=args.scheme)
     store = _store(args)
     try:

@@ -29,7 +29,7 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
@@ -53,6 +53,7 @@ __all__ = [
     "show",
     "stats",
     "warm",
+    "warm_host",
 ]
 
 EXIT_OK: Final = 0
@@ -319,6 +320,27 @@ def load_app(spec: str) -> Any:
         raise CommandFailed(
             f"--app {spec!r} does not load: {type(exc).__name__}: {exc}", EXIT_USAGE
         ) from None
+
+
+def warm_host(app: Any, given: str | None = None) -> tuple[str, str]:
+    """``warm``'s host and where it came from: ``given`` (``--host``), else the app's
+    framework configuration (Flask ``SERVER_NAME``; Django ``ALLOWED_HOSTS[0]`` unless
+    it is a wildcard), else ``localhost``."""
+    if given:
+        return given, "--host"
+    config = getattr(app, "config", None)
+    if isinstance(config, Mapping) and "SERVER_NAME" in config:  # Flask
+        if config["SERVER_NAME"]:
+            return str(config["SERVER_NAME"]), "SERVER_NAME"
+        return "localhost", "the default (no SERVER_NAME)"
+    if type(app).__module__.startswith("django."):
+        from django.conf import settings
+
+        allowed = list(getattr(settings, "ALLOWED_HOSTS", None) or [])
+        if allowed and allowed[0] != "*" and not allowed[0].startswith("."):
+            return str(allowed[0]), "ALLOWED_HOSTS[0]"
+        return "localhost", "the default (ALLOWED_HOSTS[0] is a wildcard or unset)"
+    return "localhost", "the default"
 
 
 def warm(app: Any, urls: Sequence[str], *, host: str, source: str, scheme: str = "http") -> Result:

@@ -175,13 +175,13 @@ def test_purge_agrees_and_leaves_foreign_keys_alone(
 def test_warm_says_which_host_it_used(doors: Doors, tmp_path: Path) -> None:
     listing = tmp_path / "urls.txt"
     listing.write_text("# warmed at deploy\n/items/7\n\n/broken\n")
-    env = {"CLI_SERVER_NAME": "flask.example", "CLI_ALLOWED_HOST": "django.example"}
     expected = {
-        "routecache": "as http://localhost (host: the default)",
+        "routecache": "as http://routecache.example (host: SERVER_NAME)",  # a Flask --app
         "flask": "as http://flask.example (host: SERVER_NAME)",
         "django": "as http://django.example (host: ALLOWED_HOSTS[0])",
     }
     for door in DOORS:
+        env = {"CLI_SERVER_NAME": f"{door}.example", "CLI_ALLOWED_HOST": f"{door}.example"}
         done = doors.run(door, "warm", "--from-file", str(listing), "/about", **env)
         assert done.code == 3, done  # /broken answered 500
         lines = done.out.splitlines()
@@ -192,6 +192,9 @@ def test_warm_says_which_host_it_used(doors: Doors, tmp_path: Path) -> None:
         ]
         assert lines[3].startswith("500  /broken  ")
         assert lines[4] == "2 of 3 answered without an error"
+        default = doors.run(door, "warm", "/about")
+        assert default.code == 0, default
+        assert default.out.startswith("warming 1 URL(s) as http://localhost (host: the default")
         given = doors.run(door, "warm", "--host", "h.example", "--json", "/about", **env)
         assert given.code == 0, given
         data = json.loads(given.out)

@@ -699,12 +699,7 @@ def _warm(
 
     def run(app: Flask, store: Any) -> Result:
         targets = commands.read_urls(urls, from_file)
-        if host:
-            chosen, source = host, "--host"
-        elif app.config.get("SERVER_NAME"):
-            chosen, source = str(app.config["SERVER_NAME"]), "SERVER_NAME"
-        else:
-            chosen, source = "localhost", "the default (no SERVER_NAME)"
+        chosen, source = commands.warm_host(app, host)
         return commands.warm(app, targets, host=chosen, source=source, scheme=scheme)
 
     _cli_run(as_json, run)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ..... import commands
@@ -102,15 +101,9 @@ class Command(BaseCommand):
         from django.core.handlers.wsgi import WSGIHandler
 
         urls = commands.read_urls(options["urls"], options["from_file"])
-        allowed = list(getattr(settings, "ALLOWED_HOSTS", []) or [])
-        if options["host"]:
-            host, source = options["host"], "--host"
-        elif allowed and allowed[0] != "*" and not allowed[0].startswith("."):
-            host, source = allowed[0], "ALLOWED_HOSTS[0]"
-        else:
-            host, source = "localhost", "the default (ALLOWED_HOSTS[0] is a wildcard or unset)"
         try:
             app = WSGIHandler()
         except Exception as exc:
             raise CommandFailed(f"warm: the Django app does not load: {exc}", EXIT_USAGE) from None
+        host, source = commands.warm_host(app, options["host"])
         return commands.warm(app, urls, host=host, source=source, scheme=options["scheme"])
