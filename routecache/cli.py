@@ -83,7 +83,9 @@ def _run(args: argparse.Namespace) -> Result:
         urls = commands.read_urls(args.urls, args.from_file)
         app = commands.load_app(args.app)
         host, source = commands.warm_host(app, args.host)
-        return commands.warm(app, urls, host=host, source=source, scheme=args.scheme)
+        return commands.warm(
+            app, urls, host=host, source=source, scheme=args.scheme, progress=not args.json
+        )
     store = _store(args)
     try:
         if args.command == "stats":
@@ -92,7 +94,9 @@ def _run(args: argparse.Namespace) -> Result:
             return commands.ls(store, args.limit)
         if args.command == "show":
             return commands.show(store, args.target)
-        return commands.purge(store, args.path, args.tag, args.all, args.dry_run)
+        return commands.purge(
+            store, args.path, args.tag, args.all, args.dry_run, progress=not args.json
+        )
     finally:
         store.close()
 

@@ -65,6 +65,8 @@ EXIT_PARTIAL: Final = 3
 LS_LIMIT: Final = 100
 #: Upper bound of the entries one ``show`` or ``purge --dry-run`` looks at per path or tag.
 INSPECT_LIMIT: Final = 100_000
+#: Items (URLs to warm, paths and tags to purge) from which a progress bar is shown.
+PROGRESS_MIN: Final = 10
 #: What ``stats`` counts (keys under the prefix, by kind).
 KEY_KINDS: Final = ("entries", "variants", "path_indexes", "tag_indexes", "locks", "fences")
 
@@ -138,6 +140,29 @@ def stats(store: Any) -> Result:
     data = {k: v for k, v in found.items() if k not in ("faults", "breaker_open")}
     width = max(len(name) for name in data)
     return Result(data, [f"{name:>{width}}: {value}" for name, value in data.items()])
+
+
+@contextlib.contextmanager
+def _bar(total: int, what: str, unit: str, show: bool) -> Iterator[Callable[[object], None]]:
+    """A step function advancing a progress bar on stderr: shown only when asked
+    (``show``: the doors ask unless ``--json``), for at least :data:`PROGRESS_MIN`
+    items, when stderr is a terminal and tqdm is installed (``routecache[cli]``); else
+    it does nothing, so piped output stays quiet and identical."""
+    bar: Any = None
+    if show and total >= PROGRESS_MIN and sys.stderr.isatty():
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            pass
+        else:
+            bar = tqdm(total=total, desc=what, unit=unit, leave=False, file=sys.stderr)
+    if bar is None:
+        yield lambda _: None
+        return
+    try:
+        yield lambda _: bar.update(1)
+    finally:
+        bar.close()
 
 
 def _describe(key: str, data: bytes | None, left: float | None, now: float) -> dict[str, Any]:
@@ -242,18 +267,18 @@ def purge(
     tags: Sequence[str] = (),
     everything: bool = False,
     dry_run: bool = False,
+    progress: bool = False,
 ) -> Result:
     """Remove every entry of the paths and tags, or every key under the prefix
-    (``everything``); with ``dry_run``, only count what would go."""
+    (``everything``); with ``dry_run``, only count what would go. ``progress``: a bar
+    on stderr for many paths and tags, on a terminal (see :func:`_bar`)."""
     if not (paths or tags or everything):
         raise CommandFailed("purge: name what to purge: --path, --tag or --all", EXIT_USAGE)
     with _quiet(store):
         if dry_run:
             count = guarded(lambda: _would_remove(store, paths, tags, everything))
         else:
-            count = guarded(
-                lambda: store.invalidate(path=list(paths), tags=list(tags), everything=everything)
-            )
+            count = guarded(lambda: _remove(store, paths, tags, everything, progress))
     verb = "would remove" if dry_run else "removed"
     data = {
         "prefix": store.prefix,
@@ -265,6 +290,24 @@ def purge(
         "would_remove": count if dry_run else None,
     }
     return Result(data, [f"{verb} {count} key(s) under prefix {store.prefix!r}"])
+
+
+def _remove(
+    store: Any, paths: Sequence[str], tags: Sequence[str], everything: bool, progress: bool
+) -> int:
+    if everything:
+        return int(store.invalidate(everything=True))
+    removed = 0
+    # One call per path or tag (each is fenced before its call returns), so a bar
+    # can follow them.
+    with _bar(len(paths) + len(tags), "purge", "target", progress) as step:
+        for path in paths:
+            removed += int(store.invalidate(path=path))
+            step(path)
+        for tag in tags:
+            removed += int(store.invalidate(tags=[tag]))
+            step(tag)
+    return removed
 
 
 def _would_remove(store: Any, paths: Sequence[str], tags: Sequence[str], everything: bool) -> int:
@@ -343,13 +386,23 @@ def warm_host(app: Any, given: str | None = None) -> tuple[str, str]:
     return "localhost", "the default"
 
 
-def warm(app: Any, urls: Sequence[str], *, host: str, source: str, scheme: str = "http") -> Result:
+def warm(
+    app: Any,
+    urls: Sequence[str],
+    *,
+    host: str,
+    source: str,
+    scheme: str = "http",
+    progress: bool = False,
+) -> Result:
     """GET each URL through ``app`` (so its cache stores them) as ``scheme://host``;
-    ``source`` says where the host came from (printed: keys include the host)."""
+    ``source`` says where the host came from (printed: keys include the host).
+    ``progress``: a bar on stderr for long lists, on a terminal (see :func:`_bar`)."""
     from .warm import warm as request_all
 
     try:
-        results = request_all(app, urls, host=host, scheme=scheme)
+        with _bar(len(urls), "warm", "url", progress) as step:
+            results = request_all(app, urls, host=host, scheme=scheme, done=step)
     except Exception as exc:
         raise CommandFailed(f"warm: the app failed: {type(exc).__name__}: {exc}") from None
     failed = sum(1 for _, status, _ in results if not 200 <= status < 400)

@@ -36,6 +36,38 @@ class Ran(NamedTuple):
     err: str
 
 
+def _run_on_a_terminal(argv: list[str], env: dict[str, str]) -> Ran:
+    """Run with stderr on a pseudo-terminal (stdout piped); what the terminal got."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    # A real terminal has a size; a new pty has 0 columns (tqdm would draw nothing).
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    try:
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=follower, text=True
+        )
+    finally:
+        os.close(follower)
+    received = bytearray()
+    try:
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the child's side closed
+                break
+            if not chunk:
+                break
+            received += chunk
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        os.close(leader)
+    return Ran(proc.returncode, out, received.decode(errors="replace"))
+
+
 class Doors:
     """Runs a subcommand through one door, as a subprocess of the test's Python."""
 
@@ -47,7 +79,7 @@ class Doors:
             "DJANGO_SETTINGS_MODULE": "tests.cli_apps.django_settings",
         }
 
-    def run(self, door: str, *args: str, **env: str) -> Ran:
+    def run(self, door: str, *args: str, tty: bool = False, **env: str) -> Ran:
         command, rest = args[0], list(args[1:])
         if door == "routecache":
             if command == "warm":
@@ -62,6 +94,8 @@ class Doors:
         environ = {**os.environ, **self.env, **env}
         environ.pop("ROUTECACHE_REDIS_URL", None)
         environ.pop("REDIS_URL", None)
+        if tty:
+            return _run_on_a_terminal([sys.executable, *argv], environ)
         done = subprocess.run(
             [sys.executable, *argv],
             cwd=ROOT,
@@ -265,3 +299,21 @@ def test_the_commands_on_a_memory_store() -> None:
     dry = runner.invoke(args=["routecache", "purge", "--tag", "items", "--dry-run"])
     assert dry.stdout == f"would remove 2 key(s) under prefix '{PREFIX}'\n"
     assert len(store) == 2
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_a_progress_bar_on_a_terminal_only(doors: Doors, door: str) -> None:
+    urls = [f"/items/{n}" for n in range(1, 13)]
+    on_terminal = doors.run(door, "warm", "--host", f"{door}.tty", *urls, tty=True)
+    assert on_terminal.code == 0, on_terminal
+    assert "warm:" in on_terminal.err, on_terminal.err  # tqdm's bar, on stderr
+    assert on_terminal.out.count("stored") == 12, on_terminal.out
+    piped = doors.run(door, "warm", "--host", f"{door}.tty", *urls)
+    assert (piped.code, piped.err) == (0, "")
+    assert piped.out.count("hit") == 12, piped.out
+    as_json = doors.run(door, "warm", "--host", f"{door}.tty", "--json", *urls, tty=True)
+    assert "warm:" not in as_json.err  # --json: for scripts, no bar
+    paths = [arg for url in urls for arg in ("--path", url)]
+    purged = doors.run(door, "purge", *paths, tty=True)
+    assert purged.out == f"removed 12 key(s) under prefix '{PREFIX}'\n", purged
+    assert "purge:" in purged.err, purged.err

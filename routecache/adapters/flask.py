@@ -683,7 +683,12 @@ def _purge(
 ) -> None:
     """Remove cached responses: every entry of a path, of a tag, or all under the prefix
     (and nothing outside it)."""
-    _cli_run(as_json, lambda app, store: commands.purge(store, paths, tags, everything, dry_run))
+    _cli_run(
+        as_json,
+        lambda app, store: commands.purge(
+            store, paths, tags, everything, dry_run, progress=not as_json
+        ),
+    )
 
 
 @cli_group.command("warm", with_appcontext=False)
@@ -700,6 +705,8 @@ def _warm(
     def run(app: Flask, store: Any) -> Result:
         targets = commands.read_urls(urls, from_file)
         chosen, source = commands.warm_host(app, host)
-        return commands.warm(app, targets, host=chosen, source=source, scheme=scheme)
+        return commands.warm(
+            app, targets, host=chosen, source=source, scheme=scheme, progress=not as_json
+        )
 
     _cli_run(as_json, run)

@@ -94,7 +94,12 @@ class Command(BaseCommand):
         if action == "show":
             return commands.show(store, options["target"])
         return commands.purge(
-            store, options["path"], options["tag"], options["everything"], options["dry_run"]
+            store,
+            options["path"],
+            options["tag"],
+            options["everything"],
+            options["dry_run"],
+            progress=not options["json"],
         )
 
     def _warm(self, options: dict[str, Any]) -> Result:
@@ -106,4 +111,7 @@ class Command(BaseCommand):
         except Exception as exc:
             raise CommandFailed(f"warm: the Django app does not load: {exc}", EXIT_USAGE) from None
         host, source = commands.warm_host(app, options["host"])
-        return commands.warm(app, urls, host=host, source=source, scheme=options["scheme"])
+        scheme = options["scheme"]
+        return commands.warm(
+            app, urls, host=host, source=source, scheme=scheme, progress=not options["json"]
+        )
