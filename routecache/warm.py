@@ -14,7 +14,7 @@ import asyncio
 import importlib
 import inspect
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -47,18 +47,35 @@ def warm(
     host: str = "localhost",
     scheme: str = "http",
     headers: Mapping[str, str] | None = None,
+    done: Callable[[Result], object] | None = None,
 ) -> list[Result]:
-    """GET each URL through ``app``; returns ``(url, status, Cache-Status)`` per URL."""
+    """GET each URL through ``app``; returns ``(url, status, Cache-Status)`` per URL
+    (and passes each to ``done`` as it comes, for a progress bar)."""
     extra = dict(headers or {})
     if _is_asgi(app):
-        return asyncio.run(_warm_asgi(app, list(urls), host, scheme, extra))
-    return [_get_wsgi(app, url, host, scheme, extra) for url in urls]
+        return asyncio.run(_warm_asgi(app, list(urls), host, scheme, extra, done))
+    results = []
+    for url in urls:
+        results.append(_get_wsgi(app, url, host, scheme, extra))
+        if done is not None:
+            done(results[-1])
+    return results
 
 
 async def _warm_asgi(
-    app: Any, urls: list[str], host: str, scheme: str, headers: dict[str, str]
+    app: Any,
+    urls: list[str],
+    host: str,
+    scheme: str,
+    headers: dict[str, str],
+    done: Callable[[Result], object] | None,
 ) -> list[Result]:
-    return [await _get_asgi(app, url, host, scheme, headers) for url in urls]
+    results = []
+    for url in urls:
+        results.append(await _get_asgi(app, url, host, scheme, headers))
+        if done is not None:
+            done(results[-1])
+    return results
 
 
 async def _get_asgi(app: Any, url: str, host: str, scheme: str, headers: dict[str, str]) -> Result:

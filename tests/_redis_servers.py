@@ -37,6 +37,7 @@ __all__ = [
     "PortInUseError",
     "RedisCluster",
     "RedisReplyError",
+    "RedisSentinel",
     "RedisServer",
     "ServerProcess",
     "free_port",
@@ -549,6 +550,72 @@ class RedisServer:
     def __repr__(self) -> str:
         state = f"pid={self._proc.pid}" if self.running and self._proc else "stopped"
         return f"<RedisServer {self.host}:{self.port} {state}>"
+
+
+class RedisSentinel(RedisServer):
+    """A private ``redis-server --sentinel`` watching one master as ``service``.
+
+    Its configuration file is generated in the server's temporary ``--dir`` at each
+    start (Sentinel rewrites it). ``down_after_ms`` and ``failover_timeout_ms`` are
+    short by default, so a failover takes a few seconds.
+    """
+
+    def __init__(
+        self,
+        master_port: int,
+        *,
+        service: str = "mymaster",
+        down_after_ms: int = 1000,
+        failover_timeout_ms: int = 3000,
+        executable: str = "redis-server",
+    ) -> None:
+        """Prepare a sentinel for the master on ``master_port``; nothing runs until
+        :meth:`start`."""
+        super().__init__(executable=executable)
+        self.master_port = master_port
+        self.service = service
+        self.down_after_ms = down_after_ms
+        self.failover_timeout_ms = failover_timeout_ms
+
+    def command_line(self) -> list[str]:
+        """Write the sentinel's configuration, return the argv that starts it."""
+        config = self.dir / "sentinel.conf"
+        config.write_text(
+            f"sentinel monitor {self.service} {LOOPBACK} {self.master_port} 1\n"
+            f"sentinel down-after-milliseconds {self.service} {self.down_after_ms}\n"
+            f"sentinel failover-timeout {self.service} {self.failover_timeout_ms}\n"
+            f"sentinel parallel-syncs {self.service} 1\n"
+        )
+        return [
+            self.executable,
+            str(config),
+            "--sentinel",
+            "--port", str(self.port),
+            "--bind", self.host,
+            "--dir", str(self.dir),
+            "--daemonize", "no",
+            "--logfile", "",
+        ]  # fmt: skip
+
+    def master_address(self) -> tuple[str, int] | None:
+        """``SENTINEL GET-MASTER-ADDR-BY-NAME``: the master this sentinel names."""
+        reply = redis_command(self.port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service)
+        if not isinstance(reply, list) or len(reply) != 2:
+            return None
+        host, port = reply
+        assert isinstance(host, bytes)
+        assert isinstance(port, bytes)
+        return host.decode(), int(port)
+
+    def replicas(self) -> int:
+        """How many replicas of the master this sentinel knows about."""
+        reply = redis_command(self.port, "SENTINEL", "REPLICAS", self.service)
+        return len(reply) if isinstance(reply, list) else 0
+
+    @property
+    def url(self) -> str:
+        """``redis+sentinel://127.0.0.1:PORT/<service>/0``."""
+        return f"redis+sentinel://{self.host}:{self.port}/{self.service}/0"
 
 
 _CLUSTER_NODE_ARGS: Final = (

@@ -58,7 +58,6 @@ applies to a path that Flask itself routes, for ``GET``, to that URL rule: a sta
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import re
 import threading
@@ -68,7 +67,7 @@ from typing import Any, Final, NamedTuple, TypeVar
 try:
     import click
     from flask import Flask, current_app
-    from flask.cli import AppGroup
+    from flask.cli import AppGroup, NoAppException, ScriptInfo
     from werkzeug.exceptions import HTTPException
     from werkzeug.routing import Map, MapAdapter, RoutingException
     from werkzeug.routing import Rule as URLRule
@@ -77,8 +76,10 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
     raise missing("Flask", "flask", exc) from exc
 
+from .. import commands
+from ..commands import EXIT_USAGE, CommandFailed, Result, render
 from ..middleware.config import OPTION_NAMES, CacheConfig
-from ..middleware.errors import ConfigurationError, StoreError, check_options
+from ..middleware.errors import ConfigurationError, check_options
 from ..middleware.rules import RoutedRuleSet, Rule, RuleSet, decorator_options
 from ..middleware.stores import MemoryStore, RedisStore
 from ..middleware.stores.base import validate_prefix
@@ -599,19 +600,45 @@ def _state(app: Flask) -> RouteCacheState:
 
 # -- flask routecache ------------------------------------------------------------------
 
-#: ``flask routecache purge|stats`` (registered through the ``flask.commands`` entry
-#: point, and on each app by ``init_app``).
-cli_group = AppGroup("routecache", help="Purge or count this app's cached responses.")
+#: ``flask routecache stats|ls|show|purge|warm`` (registered through the
+#: ``flask.commands`` entry point, and on each app by ``init_app``). The subcommands
+#: are :mod:`routecache.commands`, shared with ``routecache`` and ``manage.py
+#: routecache``: same output, same exit codes.
+cli_group = AppGroup("routecache", help="Inspect, purge or warm this app's cached responses.")
+
+_json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 
 
-def _cli_store() -> Any:
+def _cli_run(as_json: bool, command: Callable[[Flask, Any], Result]) -> None:
+    """Load the app (a bad ``--app`` is one line, not Flask's usage text), find its
+    store, run ``command`` and print its result; exit with the command's code."""
+    ctx = click.get_current_context()
     try:
-        state = _state(current_app)
+        try:
+            app = ctx.ensure_object(ScriptInfo).load_app()
+        except NoAppException as exc:
+            raise CommandFailed(str(exc), EXIT_USAGE) from None
+        except Exception as exc:  # the app's module or factory raised (bad config...)
+            raise CommandFailed(
+                f"the app does not load: {type(exc).__name__}: {exc}", EXIT_USAGE
+            ) from None
+        with app.app_context():
+            result = command(app, _cli_store(app))
+    except CommandFailed as exc:
+        click.echo(exc.line, err=True)
+        ctx.exit(exc.code)
+    click.echo(render(result, as_json))
+    ctx.exit(result.code)
+
+
+def _cli_store(app: Flask) -> Any:
+    try:
+        state = _state(app)
     except RuntimeError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CommandFailed(str(exc), EXIT_USAGE) from None
     if state.store is None:
-        raise click.ClickException(
-            f"routecache is disabled on {current_app.name!r} (ROUTECACHE_ENABLED = False)"
+        raise CommandFailed(
+            f"routecache is disabled on {app.name!r} (ROUTECACHE_ENABLED = False)", EXIT_USAGE
         )
     if isinstance(state.store, MemoryStore):
         click.echo(
@@ -622,34 +649,64 @@ def _cli_store() -> Any:
     return state.store
 
 
-@cli_group.command("purge")
+@cli_group.command("stats", with_appcontext=False)
+@_json_option
+def _stats(as_json: bool) -> None:
+    """Count what is cached under the prefix."""
+    _cli_run(as_json, lambda app, store: commands.stats(store))
+
+
+@cli_group.command("ls", with_appcontext=False)
+@click.option("--limit", type=int, default=commands.LS_LIMIT, help="At most this many.")
+@_json_option
+def _ls(limit: int, as_json: bool) -> None:
+    """List cached entries (status, size, age, tags)."""
+    _cli_run(as_json, lambda app, store: commands.ls(store, limit))
+
+
+@cli_group.command("show", with_appcontext=False)
+@click.argument("target", metavar="URL|KEY")
+@_json_option
+def _show(target: str, as_json: bool) -> None:
+    """Show every entry of a URL path (or one key) in full."""
+    _cli_run(as_json, lambda app, store: commands.show(store, target))
+
+
+@cli_group.command("purge", with_appcontext=False)
 @click.option("--path", "paths", multiple=True, help="A URL path, e.g. /items/7 (repeatable).")
 @click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
-@click.option("--all", "everything", is_flag=True, help="Every entry under the prefix.")
-def _purge(paths: tuple[str, ...], tags: tuple[str, ...], everything: bool) -> None:
+@click.option("--all", "everything", is_flag=True, help="Every key under the prefix.")
+@click.option("--dry-run", is_flag=True, help="Count, remove nothing.")
+@_json_option
+def _purge(
+    paths: tuple[str, ...], tags: tuple[str, ...], everything: bool, dry_run: bool, as_json: bool
+) -> None:
     """Remove cached responses: every entry of a path, of a tag, or all under the prefix
     (and nothing outside it)."""
-    if not (paths or tags or everything):
-        raise click.UsageError("name what to purge: --path, --tag or --all")
-    store = _cli_store()
-    try:
-        removed = store.invalidate(path=list(paths), tags=list(tags), everything=everything)
-    except StoreError as exc:
-        raise click.ClickException(f"the store failed: {exc}") from exc
-    click.echo(f"removed {removed} key(s) under prefix {store.prefix!r}")
+    _cli_run(
+        as_json,
+        lambda app, store: commands.purge(
+            store, paths, tags, everything, dry_run, progress=not as_json
+        ),
+    )
 
 
-@cli_group.command("stats")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def _stats(as_json: bool) -> None:
-    """Count what is cached under the prefix (and the store's faults)."""
-    store = _cli_store()
-    try:
-        stats: dict[str, Any] = store.stats()
-    except StoreError as exc:
-        raise click.ClickException(f"the store failed: {exc}") from exc
-    if as_json:
-        click.echo(json.dumps(stats, indent=2, sort_keys=True, default=str))
-        return
-    for key in sorted(stats):
-        click.echo(f"{key}: {stats[key]}")
+@cli_group.command("warm", with_appcontext=False)
+@click.option("--host", help="The Host your clients send (default: SERVER_NAME, else localhost).")
+@click.option("--scheme", type=click.Choice(["http", "https"]), default="http")
+@click.option("--from-file", help="Read URLs from this file, one a line ('-': stdin).")
+@_json_option
+@click.argument("urls", nargs=-1)
+def _warm(
+    host: str | None, scheme: str, from_file: str | None, as_json: bool, urls: tuple[str, ...]
+) -> None:
+    """Fill the cache by requesting URLs through this app."""
+
+    def run(app: Flask, store: Any) -> Result:
+        targets = commands.read_urls(urls, from_file)
+        chosen, source = commands.warm_host(app, host)
+        return commands.warm(
+            app, targets, host=chosen, source=source, scheme=scheme, progress=not as_json
+        )
+
+    _cli_run(as_json, run)

@@ -264,7 +264,8 @@ def _check_url(url: Any, where: str, parsed: Parsed) -> list[Problem]:
                 "routecache.E005",
                 f"{where}: {exc}.",
                 f'Set {where} to a URL such as "redis://localhost:6379/0" '
-                f'("rediss://" for TLS, "redis+cluster://" for Redis Cluster).',
+                f'("rediss://" for TLS, "redis+cluster://" for Redis Cluster, '
+                f'"redis+sentinel://host:26379/service" for Sentinel).',
             )
         ]
     probe.close()

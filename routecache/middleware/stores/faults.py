@@ -76,11 +76,14 @@ class CircuitBreaker:
 class FaultLog:
     """Counts faults by kind; logs the first and then one summary per ``interval``."""
 
-    __slots__ = ("_last", "_lock", "_suppressed", "counts", "interval", "name")
+    __slots__ = ("_last", "_lock", "_suppressed", "counts", "interval", "name", "quiet")
 
     def __init__(self, name: str, interval: float = 10.0) -> None:
         self.name = name
         self.interval = interval
+        #: Count without logging: the command line reports its errors itself (the
+        #: log's "serving from the app" is meant for the middleware).
+        self.quiet = False
         self.counts: Counter[str] = Counter()
         self._last = float("-inf")
         self._suppressed = 0
@@ -101,6 +104,8 @@ class FaultLog:
         with self._lock:
             self.counts[kind] += 1
             self.counts["total"] += 1
+            if self.quiet:
+                return
             now = time.monotonic()
             if now - self._last < self.interval:
                 self._suppressed += 1

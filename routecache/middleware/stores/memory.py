@@ -389,6 +389,29 @@ class MemoryStore(CheckedOptions):
                 "tags": len(self._tags),
             }
 
+    def inspect(
+        self,
+        *,
+        path: str | None = None,
+        tag: str | None = None,
+        key: str | None = None,
+        limit: int = 100,
+    ) -> list[tuple[str, bytes | None, float | None]]:
+        """For the command line: stored entries as ``(key, data, seconds left)``, sorted
+        by key (see :meth:`RedisStore.inspect <routecache.RedisStore.inspect>`)."""
+        now = self.clock()
+        with self._lock:
+            if key is not None:
+                names = [key] if key in self._data else []
+            elif path is not None:
+                names = sorted(self._paths.get(path_hash(path), ()))[:limit]
+            elif tag is not None:
+                names = sorted(self._tags.get(tag, ()))[:limit]
+            else:
+                names = sorted(self._data)[:limit]
+            items = [(name, self._data[name]) for name in names]
+        return [(name, item.data, item.expires - now) for name, item in items if item.expires > now]
+
     def close(self) -> None:
         """Nothing to release."""
 

@@ -14,19 +14,23 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import redis
 import redis.asyncio
 import redis.asyncio.cluster
 import redis.asyncio.retry
+import redis.asyncio.sentinel
 import redis.backoff
 import redis.cluster
 import redis.exceptions
 import redis.retry
+import redis.sentinel
 
-from ..errors import ConfigurationError, StoreError
+from ..errors import ConfigurationError, StoreError, invalid, unknown_option
 from .base import KeySpace, LockState
 from .faults import CircuitBreaker, FaultLog
 
@@ -51,13 +55,18 @@ __all__ = [
     "SYNC_CLIENT_TYPES",
     "TAG_ADD",
     "TAG_REMOVE",
+    "SentinelURL",
     "StoreGuard",
     "failed",
     "group_by_slot",
+    "is_entry_key",
     "is_out_of_memory",
+    "is_sentinel_client",
     "make_async_client",
     "make_sync_client",
+    "parse_sentinel_url",
     "refused",
+    "sentinels_of",
     "twin_store",
 ]
 
@@ -420,6 +429,170 @@ def _is_cluster_url(url: str) -> tuple[str, bool]:
     return url, False
 
 
+SENTINEL_SCHEME: Final = "redis+sentinel://"
+SENTINEL_PORT: Final = 26379
+#: Query options of a ``redis+sentinel://`` URL, with their parsers.
+SENTINEL_OPTIONS: Final = (
+    "min_other_sentinels",
+    "sentinel_password",
+    "sentinel_username",
+    "socket_connect_timeout",
+    "socket_timeout",
+)
+
+
+@dataclass(frozen=True)
+class SentinelURL:
+    """A parsed ``redis+sentinel://`` URL (see :func:`parse_sentinel_url`)."""
+
+    sentinels: list[tuple[str, int]]
+    service_name: str
+    db: int
+    username: str | None
+    password: str | None
+    #: Keyword arguments for the connections to the sentinels themselves.
+    sentinel_kwargs: dict[str, Any]
+    min_other_sentinels: int
+
+
+def _seconds(where: str, name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise invalid(where, name, "a positive number of seconds", raw)
+    return value
+
+
+def parse_sentinel_url(url: str) -> SentinelURL:
+    """Parse ``redis+sentinel://[[username]:password@]host[:port][,host[:port]...]
+    /service_name[/db][?option=value&...]``.
+
+    The credentials are the master's (and replicas'); ports default to 26379; ``db``
+    to 0. Options: ``sentinel_username`` / ``sentinel_password`` (when the sentinels
+    require AUTH), ``socket_timeout`` / ``socket_connect_timeout`` (seconds, for the
+    sentinel connections; default the store's ``timeout`` / ``connect_timeout``),
+    ``min_other_sentinels`` (peers a sentinel must see for its answer to count,
+    default 0). Anything else is a :class:`ConfigurationError` naming the bad part.
+    """
+    where = "redis+sentinel URL"
+    if not url.startswith(SENTINEL_SCHEME):
+        raise invalid(where, "the scheme", f"{SENTINEL_SCHEME!r}", url.partition("://")[0])
+    parts = urlsplit(url)
+    if parts.fragment:
+        raise invalid(where, "the URL", "without a #fragment", url)
+    netloc = parts.netloc
+    userinfo, at, hosts = netloc.rpartition("@")
+    username = password = None
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if colon else None
+        if password is None:
+            # redis:// reads a lone userinfo as the password: do the same.
+            username, password = None, unquote(user)
+    sentinels: list[tuple[str, int]] = []
+    for item in hosts.split(","):
+        if item.startswith("["):  # [IPv6]:port
+            host, bracket, rest = item[1:].partition("]")
+            port_text = rest[1:] if rest.startswith(":") else rest
+            if not bracket or (rest and not rest.startswith(":")):
+                raise invalid(where, "each sentinel", "host[:port]", item)
+        else:
+            host, _, port_text = item.partition(":")
+        if not host:
+            raise invalid(where, "each sentinel", "host[:port] (comma-separated)", item)
+        try:
+            port = int(port_text) if port_text else SENTINEL_PORT
+        except ValueError:
+            port = -1
+        if not 0 < port < 65536:
+            raise invalid(where, f"the port of sentinel {host!r}", "1..65535", port_text)
+        sentinels.append((host, port))
+    segments = [unquote(segment) for segment in parts.path.split("/")[1:]]
+    if segments and segments[-1] == "":
+        segments.pop()  # a trailing slash
+    if not segments or not segments[0] or len(segments) > 2:
+        raise invalid(where, "the path", "/service_name or /service_name/db", parts.path)
+    service_name = segments[0]
+    db = 0
+    if len(segments) == 2:
+        if not segments[1].isdigit():
+            raise invalid(where, "the db", "a number >= 0", segments[1])
+        db = int(segments[1])
+    try:
+        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError:
+        raise invalid(where, "the query", "option=value pairs joined by &", parts.query) from None
+    sentinel_kwargs: dict[str, Any] = {}
+    min_other = 0
+    for name, value in query:
+        if name not in SENTINEL_OPTIONS:
+            raise unknown_option(where, name, SENTINEL_OPTIONS)
+        if name in ("socket_timeout", "socket_connect_timeout"):
+            sentinel_kwargs[name] = _seconds(where, name, value)
+        elif name == "min_other_sentinels":
+            if not value.isdigit():
+                raise invalid(where, name, "a number >= 0", value)
+            min_other = int(value)
+        else:
+            sentinel_kwargs[name.removeprefix("sentinel_")] = value
+    return SentinelURL(
+        sentinels=sentinels,
+        service_name=service_name,
+        db=db,
+        username=username,
+        password=password,
+        sentinel_kwargs=sentinel_kwargs,
+        min_other_sentinels=min_other,
+    )
+
+
+def _sentinel_client(url: str, *, asyncio: bool, opts: dict[str, Any]) -> Any:
+    """The master client of a ``redis+sentinel://`` URL, through redis-py's own
+    ``Sentinel.master_for``: its connection pool asks the sentinels for the master's
+    address on every new connection, and drops its idle connections when the address
+    changed, so the store follows a failover."""
+    parsed = parse_sentinel_url(url)
+    sentinel_kwargs = {
+        "socket_timeout": opts["socket_timeout"] or opts["socket_connect_timeout"],
+        "socket_connect_timeout": opts["socket_connect_timeout"],
+        **parsed.sentinel_kwargs,
+    }
+    master_kwargs = dict(opts, db=parsed.db)
+    if parsed.username is not None:
+        master_kwargs["username"] = parsed.username
+    if parsed.password is not None:
+        master_kwargs["password"] = parsed.password
+    module: Any = redis.asyncio.sentinel if asyncio else redis.sentinel
+    try:
+        sentinel = module.Sentinel(
+            parsed.sentinels,
+            min_other_sentinels=parsed.min_other_sentinels,
+            sentinel_kwargs=sentinel_kwargs,
+        )
+        return sentinel.master_for(parsed.service_name, **master_kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(f"bad Redis Sentinel URL or option: {exc}") from None
+
+
+def is_sentinel_client(client: Any) -> bool:
+    """True for a client made by redis-py's ``Sentinel.master_for`` (sync or async)."""
+    pool = getattr(client, "connection_pool", None)
+    return isinstance(
+        pool, (redis.sentinel.SentinelConnectionPool, redis.asyncio.sentinel.SentinelConnectionPool)
+    )
+
+
+def sentinels_of(client: Any) -> list[Any]:
+    """The clients a ``Sentinel.master_for`` client asks the sentinels through (none
+    for any other client)."""
+    if not is_sentinel_client(client):
+        return []
+    return list(client.connection_pool.sentinel_manager.sentinels)
+
+
 def _client_options(
     timeout: float, connect_timeout: float | None, extra: dict[str, Any]
 ) -> dict[str, Any]:
@@ -446,6 +619,9 @@ def _make_client(
         raise ConfigurationError(f"Redis URL must look like redis://host:port/db, got {url!r}")
     url, from_scheme = _is_cluster_url(url)
     cluster = cluster or from_scheme
+    sentinel = url.startswith(SENTINEL_SCHEME)
+    if sentinel and cluster:
+        raise invalid("Redis store", "cluster", "False with a redis+sentinel:// URL", cluster)
     opts = _client_options(timeout, connect_timeout, options)
     if asyncio:
         # The store applies the timeout to each whole call (see StoreGuard); redis-py's
@@ -454,6 +630,8 @@ def _make_client(
     retry = redis.asyncio.retry.Retry if asyncio else redis.retry.Retry
     # No retries of our own: a fault is a bypass, and the breaker decides when to retry.
     opts.setdefault("retry", retry(redis.backoff.NoBackoff(), 1 if cluster else 0))
+    if sentinel:
+        return _sentinel_client(url, asyncio=asyncio, opts=opts)
     factory: Any
     if cluster:
         factory = redis.asyncio.cluster.RedisCluster if asyncio else redis.cluster.RedisCluster
@@ -506,6 +684,14 @@ def make_async_client(
 def is_cluster_client(client: Any) -> bool:
     """True for redis-py's sync or async ``RedisCluster``."""
     return isinstance(client, (redis.cluster.RedisCluster, redis.asyncio.cluster.RedisCluster))
+
+
+def is_entry_key(key: str, prefix: str) -> bool:
+    """True for the key of an entry or a variant under ``prefix`` (not an index, a
+    lock or a fence)."""
+    if not key.startswith(f"{prefix}:{{") or key.startswith(f"{prefix}:{{t"):
+        return False
+    return not key.endswith((":g", ":gen", ":inv", ":idx", ":lock"))
 
 
 def classify_keys(keys: Iterable[bytes], prefix: str) -> dict[str, int]:

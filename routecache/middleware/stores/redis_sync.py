@@ -38,9 +38,12 @@ from .redis_common import (
     failed,
     group_by_slot,
     is_cluster_client,
+    is_entry_key,
+    is_sentinel_client,
     make_sync_client,
     now_ms,
     refused,
+    sentinels_of,
     twin_store,
 )
 
@@ -65,8 +68,11 @@ class RedisStore(CheckedOptions):
     """Keeps entries in Redis for threaded or sync code (WSGI apps, sync Django).
 
     Args:
-        url_or_client: a URL (``redis://``, ``rediss://``, ``unix://``, or
-            ``redis+cluster://`` for Redis Cluster) or a ready redis-py asyncio client.
+        url_or_client: a URL (``redis://``, ``rediss://``, ``unix://``,
+            ``redis+cluster://`` for Redis Cluster, or
+            ``redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service[/db]``
+            for a master watched by Redis Sentinel) or a ready redis-py asyncio client
+            (``Sentinel.master_for(...)`` too).
         prefix: every key lives under ``prefix:``; purge and stats never touch others.
         timeout: per-call socket timeout in seconds (URL form only; a ready client
             keeps its own settings).
@@ -125,6 +131,7 @@ class RedisStore(CheckedOptions):
         # client is the caller's, used as given.
         self._connections = SyncConnections(self._connect, self._disconnect)
         self.cluster = is_cluster_client(self.client)
+        self.sentinel = is_sentinel_client(self.client)
         self._twin: Any = None
         self.breaker = CircuitBreaker(breaker_threshold, breaker_cooldown)
         self.faults = FaultLog(f"{type(self).__name__}({prefix})")
@@ -162,6 +169,10 @@ class RedisStore(CheckedOptions):
         if self._owns_client:
             with contextlib.suppress(Exception):
                 connections.client.close()
+            # A redis+sentinel:// URL also made the clients that ask the sentinels.
+            for sentinel in sentinels_of(connections.client):
+                with contextlib.suppress(Exception):
+                    sentinel.close()
 
     # The running event loop's connections (every thread's, in the sync store).
     @property
@@ -581,12 +592,62 @@ class RedisStore(CheckedOptions):
                 keys.append(key)
         counts = classify_keys(keys, self.prefix)
         return {
-            "store": "redis-cluster" if self.cluster else "redis",
+            "store": "redis-cluster"
+            if self.cluster
+            else "redis-sentinel"
+            if self.sentinel
+            else "redis",
             "prefix": self.prefix,
             **counts,
             "faults": dict(self.faults.counts),
             "breaker_open": self.breaker.is_open,
         }
+
+    def inspect(
+        self,
+        *,
+        path: str | None = None,
+        tag: str | None = None,
+        key: str | None = None,
+        limit: int = 100,
+    ) -> list[tuple[str, bytes | None, float | None]]:
+        """For the command line: stored entries as ``(key, data, seconds left)``,
+        sorted by key: the entry ``key`` (only under the prefix), the entries of the
+        URL ``path`` or of ``tag`` (their index), or else the first ``limit`` a
+        ``SCAN`` finds."""
+        with self._guard("inspect", admin=True):
+            names: list[str] = []
+            if key is not None:
+                if key.startswith(self.keys.match[:-1]) and is_entry_key(key, self.prefix):
+                    names.append(key)
+            elif path is not None or tag is not None:
+                if path is not None:
+                    index = self.keys.path_index_for(path)
+                else:
+                    index = self.keys.tag_index(str(tag))
+                members = self.client.zrange(index, 0, limit - 1)
+                names = [member.decode("utf-8", "surrogateescape") for member in members]
+            else:
+                for raw in self.client.scan_iter(match=self.keys.match, count=1000):
+                    name = raw.decode("utf-8", "surrogateescape")
+                    if is_entry_key(name, self.prefix):
+                        names.append(name)
+                        if len(names) >= limit:
+                            break
+            names.sort()
+            if not names:
+                return []
+            pipe = self.client.pipeline(transaction=False)
+            for name in names:
+                pipe.get(name)
+                pipe.pttl(name)
+            replies = pipe.execute()
+        found = []
+        for i, name in enumerate(names):
+            data, ttl_ms = replies[2 * i], int(replies[2 * i + 1])
+            if data is not None:
+                found.append((name, data, ttl_ms / 1000 if ttl_ms >= 0 else None))
+        return found
 
     def close(self) -> None:
         """Wait (briefly) for background deletions, then close the connections of the
