@@ -259,9 +259,11 @@ class AsyncRedisStore(CheckedOptions):
             # Fenced by an invalidation, or not written by routecache at all: never
             # served, and removed now rather than left to its TTL (a foreign value may
             # have none). A miss either way, whatever this cleanup meets.
-            with contextlib.suppress(StoreError):
+            try:
                 async with self._guard("sweep"):
                     await self._sweep_entries(keys=list(hit.names[1:]), args=[])
+            except StoreError:
+                pass
             return None
         fast: bytes = data
         return fast

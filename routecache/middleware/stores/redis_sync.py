@@ -260,8 +260,11 @@ class RedisStore(CheckedOptions):
             # Fenced by an invalidation, or not written by routecache at all: never
             # served, and removed now rather than left to its TTL (a foreign value may
             # have none). A miss either way, whatever this cleanup meets.
-            with contextlib.suppress(StoreError), self._guard("sweep"):
-                self._sweep_entries(keys=list(hit.names[1:]), args=[])
+            try:
+                with self._guard("sweep"):
+                    self._sweep_entries(keys=list(hit.names[1:]), args=[])
+            except StoreError:
+                pass
             return None
         fast: bytes = data
         return fast
