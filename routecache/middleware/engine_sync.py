@@ -682,6 +682,8 @@ class SyncEngine:
                 self.counts["invalidated"] += removed
                 self.counts["invalidation_retried"] += 1
                 logger.warning("routecache: pending invalidation of %s landed", ", ".join(settled))
+                if pending.due() is None:
+                    return  # nothing left: end now, not one sleep later
                 delay = RETRY_FIRST
         except BaseException:
             # Cancelled (the loop closes) or a bug: the next failure starts a new loop;
