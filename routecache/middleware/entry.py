@@ -111,6 +111,7 @@ class Entry:
         "fresh_for",
         "headers",
         "initial_age",
+        "replayed",
         "sie",
         "status",
         "stored_at",
@@ -147,6 +148,8 @@ class Entry:
         self.etag = etag
         self.vary = tuple(vary)
         self.tags = tuple(tags)
+        #: The fields a hit sends, computed once per decoded entry by the policy.
+        self.replayed: list[tuple[bytes, bytes]] | None = None
 
     def age(self, now: float) -> float:
         """Current age (RFC 9111 §4.2.3): the initial age plus the time resident."""
@@ -410,10 +413,12 @@ class DecodedEntries:
 
     An encoded entry is identified by its key's digest, its fixed-size head (which holds
     the ``stored_at`` time of the write, to the microsecond), its checksum and its
-    length: a rewrite of the key gives a new head. The checksum is verified on every
-    call, so bytes changed in the store are a miss even when the write they replaced
-    was decoded before. Bounded by count and by the bytes of the bodies held;
-    entries are never mutated once decoded, so one object can serve many requests.
+    length: a rewrite of the key gives a new head. The memo keeps the verified bytes
+    too, and a call is served from it only when its bytes are those very bytes (one
+    comparison, far cheaper than the checksum); any other bytes are verified and
+    decoded, so bytes changed in the store are a miss even when the write they replaced
+    was decoded before. Bounded by count and by the bytes held; entries are never
+    mutated once decoded, so one object can serve many requests.
     """
 
     __slots__ = ("_items", "_lock", "_size", "max_bytes", "max_items")
@@ -421,28 +426,30 @@ class DecodedEntries:
     def __init__(self, max_bytes: int = 4 * 1024 * 1024, max_items: int = 1024) -> None:
         self.max_bytes = max_bytes
         self.max_items = max_items
-        self._items: dict[tuple[str, bytes, bytes, int], Entry] = {}
+        self._items: dict[tuple[str, bytes, bytes, int], tuple[bytes, Entry]] = {}
         self._size = 0
         self._lock = threading.Lock()
 
     def decode(self, digest: str, data: bytes) -> Entry | None:
-        """``decode_entry(data)``, from memory when this very write was decoded before."""
-        if not intact(data):
+        """``decode_entry(data)``, from memory when these very bytes were decoded before."""
+        if len(data) < _HEAD.size + _U64.size:
             return None
         memo = (digest, data[: _HEAD.size], data[-_U64.size :], len(data))
-        entry = self._items.get(memo)
-        if entry is not None:
-            return entry
+        known = self._items.get(memo)
+        if known is not None and known[0] == data:
+            return known[1]
+        if not intact(data):
+            return None
         entry = _decode_intact(memoryview(data)[: -_U64.size])
-        if entry is None or len(entry.body) > self.max_bytes // 4:
+        if entry is None or len(data) > self.max_bytes // 4:
             return entry
         with self._lock:
             if memo not in self._items:
-                self._items[memo] = entry
-                self._size += len(entry.body)
+                self._items[memo] = (bytes(data), entry)
+                self._size += 2 * len(data)
                 while self._items and (
                     self._size > self.max_bytes or len(self._items) > self.max_items
                 ):
                     oldest = next(iter(self._items))
-                    self._size -= len(self._items.pop(oldest).body)
+                    self._size -= 2 * len(self._items.pop(oldest)[0])
         return entry

@@ -1262,8 +1262,12 @@ def _replayed(entry: Entry) -> HeaderList:
     (RFC 9110 §6.6.1) and servers add their own (uvicorn, hypercorn: always; gunicorn
     drops the app's; werkzeug, waitress, wsgiref: when there is none), so the server's
     current date goes out and the entry's age is told by ``Age``. The stored ``Date``
-    stays in the entry (age, ``If-Modified-Since``)."""
-    return [h for h in entry.headers if h[0] != b"date"]
+    stays in the entry (age, ``If-Modified-Since``). Computed once per decoded entry
+    (hot entries are decoded once per write)."""
+    replayed = entry.replayed
+    if replayed is None:
+        replayed = entry.replayed = [h for h in entry.headers if h[0] != b"date"]
+    return replayed
 
 
 def _cookies_ignorable(cookie: str, rule: Rule | None) -> bool:
