@@ -20,14 +20,12 @@ Section numbers cite RFC 9111 (HTTP Caching) unless they name another RFC.
 
 from __future__ import annotations
 
-import enum
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from hashlib import blake2b
 from typing import Final
 from urllib.parse import unquote, urljoin, urlsplit
 
-from .cache_control import DELTA_MAX, INVALID, Directives, parse_cache_control
+from .cache_control import INVALID, parse_cache_control
 from .cache_status import append_cache_status, format_cache_status
 from .entry import (
     FLAG_GENERATED_ETAG,
@@ -37,6 +35,7 @@ from .entry import (
     Entry,
 )
 from .errors import ConfigurationError
+from .freshness import corrected_initial_age, explicit_freshness, heuristic_lifetime
 from .headers import (
     HOP_BY_HOP,
     cookie_names,
@@ -48,6 +47,20 @@ from .headers import (
     split_list,
 )
 from .keys import CacheKey, KeyGuard, canonical_host, field_value, request_key, variant_hash
+from .plans import (
+    Action,
+    HeaderList,
+    Invalidation,
+    RequestFacts,
+    RequestPlan,
+    ResponsePlan,
+    Served,
+    Verdict,
+    VerdictKind,
+    first_value,
+    header_values,
+    make_etag,
+)
 from .ranges import UNSATISFIABLE, if_range_holds, select_range
 from .rules import (
     DEFAULT_IGNORED_COOKIES,
@@ -63,6 +76,7 @@ from .targeted import DEFAULT_TARGETS, Targets
 __all__ = [
     "Action",
     "CachePolicy",
+    "HeaderList",
     "Invalidation",
     "RequestFacts",
     "RequestPlan",
@@ -73,7 +87,6 @@ __all__ = [
     "make_etag",
 ]
 
-HeaderList = list[tuple[bytes, bytes]]
 
 #: Fields never stored with an entry: hop-by-hop ones, the proxy-specific
 #: Proxy-Authentication-Info (§3.1), and those recomputed on replay.
@@ -102,335 +115,10 @@ _UNDERSTOOD: Final = frozenset(
 _UNSAFE_OK_STATUS = range(200, 400)
 #: Safe methods that are never cached: passed on with ``fwd=method``, invalidating nothing.
 _SAFE_UNCACHED: Final = frozenset({"OPTIONS", "TRACE"})
-_HEURISTIC_FRACTION: Final = 0.1
-_HEURISTIC_CAP: Final = 86400.0
 #: How long past its freshness an entry with a validator is kept for revalidation: as
 #: long as it was fresh, at least a minute, at most a day.
 _VALIDATION_KEEP_MIN: Final = 60.0
 _VALIDATION_KEEP_MAX: Final = 86400.0
-
-
-class Action(enum.IntEnum):
-    """What a driver does with a request."""
-
-    #: Do nothing at all: call the app, add no header (safe upgrades, event streams).
-    PASS = 0
-    #: Call the app, add ``Cache-Status`` saying why, store nothing.
-    BYPASS = 1
-    #: Look the request up in the store.
-    LOOKUP = 2
-    #: Unsafe method: call the app; after a 2xx/3xx answer, invalidate (§4.4).
-    INVALIDATE = 3
-
-
-class VerdictKind(enum.IntEnum):
-    """What to do with the result of a lookup."""
-
-    #: Serve the entry; nothing else to do.
-    FRESH = 0
-    #: Serve the entry, then refresh it in the background (refresh-ahead).
-    REFRESH_AHEAD = 1
-    #: Serve the stale entry, then refresh it in the background (RFC 5861).
-    STALE_WHILE_REVALIDATE = 2
-    #: The entry varies on request headers and this request needs another variant.
-    NEED_VARIANT = 3
-    #: Forward a conditional request built from the entry's validators (§4.3).
-    REVALIDATE = 4
-    #: Forward; the entry (if any) may still answer if the app fails (stale-if-error).
-    FORWARD = 5
-    #: ``only-if-cached`` and nothing usable: answer 504 (§5.2.1.7).
-    GATEWAY_TIMEOUT = 6
-
-
-class RequestFacts:
-    """What the policy needs to know about a request, taken from any framework.
-
-    ``headers`` maps lower-case field names to their combined value (repeated lines
-    joined with ``", "``, cookies with ``"; "``). ``path`` is the decoded path, the
-    mount prefix included; ``query`` the raw query string's bytes.
-
-    What keeps keys poisoning-proof (see :mod:`~routecache.middleware.keys`):
-    ``raw_path`` is the path as the server received it (``None`` when the app cannot
-    see it either), ``prefix`` the part of ``path`` the app treats as its mount point
-    (``SCRIPT_NAME``, ``root_path``), ``lines`` every line of the fields the request
-    repeats when the app can tell them apart, ``trusted`` the rewriting headers the
-    framework itself honours (keyed, not bypassed), ``unkeyable`` the driver's reason
-    why the request cannot be keyed (``Cache-Status`` detail of a bypass).
-    """
-
-    __slots__ = (
-        "has_body",
-        "headers",
-        "host",
-        "lines",
-        "method",
-        "path",
-        "prefix",
-        "query",
-        "raw_path",
-        "scheme",
-        "trusted",
-        "unkeyable",
-    )
-
-    def __init__(
-        self,
-        *,
-        method: str,
-        scheme: str,
-        host: str,
-        path: str,
-        query: bytes,
-        headers: Mapping[str, str],
-        has_body: bool = False,
-        raw_path: bytes | None = None,
-        prefix: str = "",
-        lines: Mapping[str, Sequence[str]] | None = None,
-        trusted: frozenset[str] = frozenset(),
-        unkeyable: str | None = None,
-    ) -> None:
-        self.method = method
-        self.scheme = scheme
-        self.host = host
-        self.path = path
-        self.query = query
-        self.headers = headers
-        self.has_body = has_body
-        self.raw_path = raw_path
-        self.prefix = prefix
-        self.lines = lines
-        self.trusted = trusted
-        self.unkeyable = unkeyable
-
-    def __repr__(self) -> str:
-        return f"<RequestFacts {self.method} {self.scheme}://{self.host}{self.path}>"
-
-
-class Invalidation:
-    """What a successful unsafe request invalidates: whole paths and tags."""
-
-    __slots__ = ("paths", "tags")
-
-    def __init__(self, paths: Iterable[str] = (), tags: Iterable[str] = ()) -> None:
-        self.paths = tuple(dict.fromkeys(paths))
-        self.tags = tuple(dict.fromkeys(tags))
-
-    def __bool__(self) -> bool:
-        return bool(self.paths or self.tags)
-
-    def __repr__(self) -> str:
-        return f"Invalidation(paths={self.paths!r}, tags={self.tags!r})"
-
-
-class RequestPlan:
-    """The policy's decision about one request, carried through the whole exchange."""
-
-    __slots__ = (
-        "action",
-        "authorized",
-        "detail",
-        "facts",
-        "fwd",
-        "head",
-        "key",
-        "match",
-        "request_cc",
-        "rule",
-        "store_ok",
-    )
-
-    def __init__(
-        self,
-        action: Action,
-        facts: RequestFacts,
-        *,
-        fwd: str | None = None,
-        detail: str | None = None,
-        match: RuleMatch | None = None,
-        rule: Rule | None = None,
-        key: CacheKey | None = None,
-        request_cc: Directives | None = None,
-        authorized: bool = False,
-        store_ok: bool = True,
-    ) -> None:
-        self.action = action
-        self.facts = facts
-        self.fwd = fwd
-        self.detail = detail
-        self.match = match
-        self.rule = rule
-        self.key = key
-        self.request_cc = request_cc
-        self.authorized = authorized
-        self.head = facts.method == "HEAD"
-        self.store_ok = store_ok
-
-    def __repr__(self) -> str:
-        return f"<RequestPlan {self.action.name} fwd={self.fwd} detail={self.detail}>"
-
-
-class Verdict:
-    """The judgement on a looked-up entry; ``fwd`` and ``detail`` feed ``Cache-Status``."""
-
-    __slots__ = (
-        "collapsed",
-        "detail",
-        "entry",
-        "fence",
-        "flight",
-        "fwd",
-        "kind",
-        "stale_ok",
-        "variant",
-    )
-
-    def __init__(
-        self,
-        kind: VerdictKind,
-        entry: Entry | None = None,
-        *,
-        fwd: str | None = None,
-        detail: str | None = None,
-        variant: str | None = None,
-        stale_ok: bool = False,
-    ) -> None:
-        self.kind = kind
-        self.entry = entry
-        self.fwd = fwd
-        self.detail = detail
-        self.variant = variant
-        #: The entry may answer instead of a failed or 5xx origin (stale-if-error).
-        self.stale_ok = stale_ok
-        #: The entry was produced by another request's work (single flight).
-        self.collapsed = False
-        #: The engine's single-flight ticket when this request must fetch for others.
-        self.flight: object | None = None
-        #: The store's write fence read before the fetch (the engine's business).
-        self.fence: object | None = None
-
-    @property
-    def collapsible(self) -> bool:
-        """Whether concurrent requests with this verdict may wait on one fetch: misses,
-        and stale entries (a revalidation is a fetch too), but not what the client
-        itself asked to be fetched (``fwd=request``) or another variant."""
-        if self.kind == VerdictKind.FORWARD:
-            return self.fwd in ("uri-miss", "stale")
-        return self.kind == VerdictKind.REVALIDATE and self.fwd == "stale"
-
-    def __repr__(self) -> str:
-        return f"<Verdict {self.kind.name} fwd={self.fwd} detail={self.detail}>"
-
-
-class Served:
-    """A response built from an entry, ready to send."""
-
-    __slots__ = ("body", "headers", "status")
-
-    def __init__(self, status: int, headers: HeaderList, body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-
-class ResponsePlan:
-    """The policy's decision about the app's response: what goes out, what is kept."""
-
-    __slots__ = (
-        "content_length",
-        "detail",
-        "etag",
-        "flags",
-        "fresh_for",
-        "generate_etag",
-        "headers",
-        "initial_age",
-        "max_body_size",
-        "passthrough",
-        "response_time",
-        "sie",
-        "status",
-        "storage_ttl",
-        "store",
-        "stored_headers",
-        "swr",
-        "tags",
-        "vary",
-    )
-
-    def __init__(self, status: int, headers: HeaderList, response_time: float = 0.0) -> None:
-        self.status = status
-        #: When the response (its header section) was received.
-        self.response_time = response_time
-        #: Headers to send to the client (``Cache-Status`` included).
-        self.headers = headers
-        #: Keep a copy of the body and store it once complete.
-        self.store = False
-        #: Why the response is not stored (``Cache-Status`` detail).
-        self.detail: str | None = None
-        #: Send the response on untouched (event streams).
-        self.passthrough = False
-        self.stored_headers: HeaderList = []
-        self.fresh_for = 0.0
-        self.initial_age = 0.0
-        self.swr = 0.0
-        self.sie = 0.0
-        self.flags = 0
-        self.etag: bytes | None = None
-        self.generate_etag = False
-        self.tags: tuple[str, ...] = ()
-        self.vary: tuple[tuple[str, str | None], ...] = ()
-        self.max_body_size = DEFAULT_MAX_BODY_SIZE
-        #: Seconds the store keeps the entry: freshness plus the stale windows.
-        self.storage_ttl = 0.0
-        #: The body length the response declared (Content-Length), if any.
-        self.content_length: int | None = None
-
-    def complete(self, body: bytes) -> bool:
-        """False when ``body`` is shorter or longer than the response's Content-Length:
-        an incomplete response is never stored (§3.3, RFC 9112 §6.3)."""
-        return self.content_length is None or len(body) == self.content_length
-
-    def entry(self, body: bytes) -> Entry:
-        """The entry to store once ``body`` is complete."""
-        etag = self.etag
-        flags = self.flags
-        if etag is None and self.generate_etag:
-            etag = make_etag(body)
-            flags |= FLAG_GENERATED_ETAG
-        headers = self.stored_headers
-        if etag is not None and self.generate_etag:
-            headers = [*headers, (b"etag", etag)]
-        return Entry(
-            status=self.status,
-            headers=headers,
-            body=body,
-            stored_at=self.response_time,
-            fresh_for=self.fresh_for,
-            initial_age=self.initial_age,
-            swr=self.swr,
-            sie=self.sie,
-            flags=flags,
-            etag=etag,
-            vary=self.vary,
-            tags=self.tags,
-        )
-
-
-def make_etag(body: bytes) -> bytes:
-    """A strong entity-tag derived from the body's bytes."""
-    return b'"' + blake2b(body, digest_size=12).hexdigest().encode() + b'"'
-
-
-def header_values(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> list[str]:
-    """All values of response field ``name`` (lower-case), decoded as latin-1."""
-    return [v.decode("latin-1") for k, v in headers if k == name]
-
-
-def _first(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    for k, v in headers:
-        if k == name:
-            return v
-    return None
 
 
 class CachePolicy:
@@ -733,7 +421,7 @@ class CachePolicy:
             paths.append(facts.path)
         if self.invalidate_location and 200 <= status < 300:
             for field in (b"location", b"content-location"):
-                uri = _first(headers, field)
+                uri = first_value(headers, field)
                 if uri is not None:
                     path = self._same_origin_path(facts, uri.decode("latin-1"))
                     if path is not None:
@@ -886,7 +574,7 @@ class CachePolicy:
         drop = self._not_sent
         out = [h for h in headers if h[0] not in drop] if drop else list(headers)
         rp = ResponsePlan(status, out, response_time)
-        content_type = _first(headers, b"content-type")
+        content_type = first_value(headers, b"content-type")
         if content_type is not None and content_type.startswith(b"text/event-stream"):
             rp.passthrough = True
             rp.headers = list(headers)
@@ -944,7 +632,7 @@ class CachePolicy:
         private_fields = frozenset(
             f.encode("latin-1") for f in (*cc.private_fields, *cc.no_cache_fields)
         )
-        if b"set-cookie" not in private_fields and _first(headers, b"set-cookie") is not None:
+        if b"set-cookie" not in private_fields and first_value(headers, b"set-cookie") is not None:
             return "set-cookie"
         vary_names: list[str] = []
         for value in header_values(headers, b"vary"):
@@ -954,7 +642,7 @@ class CachePolicy:
         if plan.authorized and not (cc.public or cc.s_maxage is not None or cc.must_revalidate):
             return "authorization"
         # RFC 9213 §2.2: a targeted field replaces Expires as well as Cache-Control.
-        explicit = _explicit_freshness(cc, headers, response_time, targeted is None)
+        explicit = explicit_freshness(cc, headers, response_time, targeted is None)
         if rule is not None:
             if status not in rule.cache_statuses:
                 return "status"
@@ -963,7 +651,7 @@ class CachePolicy:
         if not 200 <= status < 600 or status == 304:
             return "status"
         limit = rule.max_body_size if rule is not None else self.max_body_size
-        length = _first(headers, b"content-length")
+        length = first_value(headers, b"content-length")
         declared = None if length is None else parse_uint(length.strip(), limit + 1)
         if declared is not None:
             if declared > limit:
@@ -983,7 +671,7 @@ class CachePolicy:
         elif (
             self.heuristic_freshness
             or (self.heuristic_freshness is None and self.honor_cache_control and not self._rules)
-        ) and (heuristic := _heuristic(headers, response_time)) is not None:
+        ) and (heuristic := heuristic_lifetime(headers, response_time)) is not None:
             fresh_for = heuristic
         elif cc.no_cache and not cc.no_cache_fields:
             fresh_for = 0.0  # §5.2.2.4: validated before every reuse, whatever its lifetime
@@ -991,8 +679,8 @@ class CachePolicy:
             return "no-freshness"
         if jitter and fresh_for > 0:
             fresh_for *= 1.0 + random.uniform(-jitter, jitter)
-        etag = _first(headers, b"etag")
-        has_validator = etag is not None or _first(headers, b"last-modified") is not None
+        etag = first_value(headers, b"etag")
+        has_validator = etag is not None or first_value(headers, b"last-modified") is not None
         flags = 0
         if cc.no_cache and not cc.no_cache_fields:
             flags |= FLAG_NO_CACHE
@@ -1004,7 +692,7 @@ class CachePolicy:
         sie = _window(cc.stale_if_error, rule.stale_if_error if rule else self.stale_if_error)
         if flags & FLAG_MUST_REVALIDATE:
             swr = sie = 0.0
-        initial_age = _initial_age(headers, request_time, response_time)
+        initial_age = corrected_initial_age(headers, request_time, response_time)
         storage = fresh_for - initial_age + max(swr, sie)
         if flags & FLAG_NO_CACHE or (
             fresh_for <= initial_age and has_validator and flags & FLAG_MUST_REVALIDATE
@@ -1037,7 +725,7 @@ class CachePolicy:
         if connection:
             drop = {n.lower().encode("latin-1") for n in split_list(connection)}
             stored = [h for h in stored if h[0] not in drop]
-        if _first(stored, b"date") is None:
+        if first_value(stored, b"date") is None:
             stored.append((b"date", format_http_date(response_time).encode()))
         tags: list[str] = []
         if rule is not None and rule.tags and plan.match is not None:
@@ -1075,7 +763,7 @@ class CachePolicy:
         Returns the plan for the updated entry: ``store`` is False when the merged
         response may no longer be stored (then the entry must not be reused).
         """
-        if _first(headers, b"date") is None:
+        if first_value(headers, b"date") is None:
             # RFC 9110 §6.6.1: the 304 is dated when received; keeping the old Date
             # would age the refreshed entry by the old response's age.
             headers = [*headers, (b"date", format_http_date(response_time).encode())]
@@ -1287,50 +975,3 @@ def _cookies_ignorable(cookie: str, rule: Rule | None) -> bool:
 
 
 _DEFAULT_IGNORED: Final = compile_globs(DEFAULT_IGNORED_COOKIES, "ignore_cookies")
-
-
-def _explicit_freshness(
-    cc: Directives, headers: HeaderList, response_time: float, expires_counts: bool = True
-) -> float | None:
-    """The freshness lifetime the response states (§4.2.1), or ``None`` when silent."""
-    if cc.s_maxage is not None:
-        return 0.0 if cc.s_maxage == INVALID else float(cc.s_maxage)
-    if cc.max_age is not None:
-        return 0.0 if cc.max_age == INVALID else float(cc.max_age)
-    expires = header_values(headers, b"expires") if expires_counts else None
-    if expires:
-        when = parse_http_date(expires[0]) if len(expires) == 1 else None
-        if when is None:
-            return 0.0  # §5.3: invalid dates, "0" included, are in the past
-        date = parse_http_date(_decoded(_first(headers, b"date")))
-        return max(0.0, when - (date if date is not None else response_time))
-    return None
-
-
-def _decoded(value: bytes | None) -> str | None:
-    return None if value is None else value.decode("latin-1")
-
-
-def _heuristic(headers: HeaderList, response_time: float) -> float | None:
-    """A tenth of the time since ``Last-Modified``, at most a day (§4.2.2); ``None``
-    without a valid ``Last-Modified`` to base it on."""
-    modified = parse_http_date(_decoded(_first(headers, b"last-modified")))
-    if modified is None:
-        return None
-    date = parse_http_date(_decoded(_first(headers, b"date"))) or response_time
-    return min(max(0.0, (date - modified) * _HEURISTIC_FRACTION), _HEURISTIC_CAP)
-
-
-def _initial_age(headers: HeaderList, request_time: float, response_time: float) -> float:
-    """The corrected initial age of a response (§4.2.3)."""
-    age_raw = _first(headers, b"age")
-    age_value = 0.0
-    if age_raw is not None:
-        # §5.1: a list-valued Age counts by its first member; an invalid one is ignored.
-        first = age_raw.split(b",", 1)[0].strip(b" \t")
-        age_value = float(parse_uint(first, DELTA_MAX) or 0)
-    date = parse_http_date(_decoded(_first(headers, b"date")))
-    # Date has a resolution of one second: compare at that resolution.
-    apparent = max(0.0, int(response_time) - date) if date is not None else 0.0
-    corrected = age_value + max(0.0, response_time - request_time)
-    return max(apparent, corrected)
