@@ -135,7 +135,8 @@ class _Relay:
             more = message.get("more_body", False)
             if self.held:
                 await self._release_start(body if not more else None)
-            self.tee.add(body)
+            if self.tee.keep and not self.tee.add(body):
+                await self.exchange.release()  # past the limit: it will not be stored
             await self.send_downstream(message)
             if not more:
                 self.complete = True

@@ -180,6 +180,10 @@ class Exchange:
                 self._freshened = await self.engine.put(
                     plan, updated, rp.storage_ttl, fence=self._fence
                 )
+                # The waiters get the refreshed entry now, not after this body is sent.
+                flight, self._flight = self._flight, None
+                if flight is not None:
+                    await self.engine.land(plan, flight, self._freshened)
             else:
                 await self.engine.delete(plan)
             served = policy.serve(
@@ -205,7 +209,20 @@ class Exchange:
             detail=verdict.detail,
         )
         self._rp = rp
+        if not rp.store:
+            # Known now (status, headers, declared size): the requests waiting on this
+            # fetch go and fetch for themselves at once, not when this client has read
+            # the last byte.
+            await self.release()
         return Start(status, rp.headers, keep=rp.store, limit=rp.max_body_size)
+
+    async def release(self) -> None:
+        """This response will not be stored (known from its start, or its streamed body
+        outgrew the limit): wake the requests waiting on this fetch now. ``finish`` is
+        still called once at the end."""
+        flight, self._flight = self._flight, None
+        if flight is not None:
+            await self.engine.land(self.plan, flight, None)
 
     def _stale_if_error(self, entry: Entry, now: float, status: int | None) -> Served:
         self.engine.counts["stale_if_error"] += 1

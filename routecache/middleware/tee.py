@@ -17,15 +17,18 @@ class BodyTee:
         self.chunks: list[bytes] = []
         self.size = 0
 
-    def add(self, chunk: bytes) -> None:
-        """Keep a copy of ``chunk`` (a no-op once no longer keeping)."""
+    def add(self, chunk: bytes) -> bool:
+        """Keep a copy of ``chunk`` (a no-op once no longer keeping); whether the body
+        is still kept (False from the chunk that went past the limit on)."""
         if not self.keep:
-            return
+            return False
         self.size += len(chunk)
         if self.size > self.limit:
             self.stop()
-        elif chunk:
+            return False
+        if chunk:
             self.chunks.append(bytes(chunk))
+        return True
 
     def stop(self) -> None:
         """Stop keeping: the body will not be stored."""

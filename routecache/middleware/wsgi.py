@@ -311,7 +311,8 @@ class _Forwarded:
             following: Any = next(iterator, sentinel)
             last = following is sentinel
             self._send_headers(current if last else None)  # once: the first chunk
-            self.tee.add(current)
+            if self.tee.keep and not self.tee.add(current):
+                self.exchange.release()  # past the limit: it will not be stored
             # Once the consumer holds the last chunk the body is complete; it is stored
             # when the consumer asks for more (the chunk went out) or lets go of us.
             self.complete = last

@@ -132,6 +132,10 @@ class _Finisher(Protocol):
 
     async def aclose(self, body: bytes | None) -> None: ...
 
+    def release(self) -> None: ...
+
+    async def arelease(self) -> None: ...
+
 
 class _SyncFinish:
     """``exchange.finish`` of the sync engine, once."""
@@ -154,6 +158,13 @@ class _SyncFinish:
     async def aclose(self, body: bytes | None) -> None:
         # An async body under WSGI: Django consumes it on a loop of its own.
         self.close(body)
+
+    def release(self) -> None:
+        """The body outgrew the limit: wake the requests waiting on this fetch now."""
+        self.exchange.release()
+
+    async def arelease(self) -> None:
+        self.release()
 
 
 class _AsyncFinish:
@@ -178,6 +189,13 @@ class _AsyncFinish:
         self.done = True
         await _logged(lambda: self.exchange.finish(body), "storing the response")
 
+    def release(self) -> None:
+        """The body outgrew the limit: wake the requests waiting on this fetch now."""
+        run_on_loop(self.loop, self.exchange.release, "waking the waiting requests")
+
+    async def arelease(self) -> None:
+        await _logged(self.exchange.release, "waking the waiting requests")
+
 
 # -- the body: kept while the engine wants it, up to its limit ----------------------
 
@@ -186,7 +204,8 @@ def _tee_sync(content: Iterable[bytes], tee: BodyTee, finisher: _Finisher) -> It
     complete = False
     try:
         for chunk in content:
-            tee.add(chunk)
+            if tee.keep and not tee.add(chunk):
+                finisher.release()  # past the limit: it will not be stored
             yield chunk
         complete = True
     finally:
@@ -199,7 +218,8 @@ async def _tee_async(
     complete = False
     try:
         async for chunk in content:
-            tee.add(chunk)
+            if tee.keep and not tee.add(chunk):
+                await finisher.arelease()  # past the limit: it will not be stored
             yield chunk
         complete = True
     finally:
