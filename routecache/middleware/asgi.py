@@ -28,7 +28,7 @@ from typing import Any
 from .config import CacheConfig
 from .engine_async import Exchange
 from .policy import Action, CachePolicy, RequestFacts, Served, VerdictKind
-from .refresh import refresh_scope
+from .refresh import refresh_lines, refresh_scope
 from .tee import BodyTee
 
 __all__ = ["CacheMiddleware", "facts_from_scope"]
@@ -268,18 +268,7 @@ class CacheMiddleware:
         server or an outer middleware put in ``scope`` for this user goes along.
         """
         facts = exchange.plan.facts
-        # The request's own lines for the fields the refresh keeps (the key was made
-        # from them, repeated lines apart), but the Cookie the refresh built: only the
-        # rule's vary_cookies, never a session.
-        keep = facts.headers
-        headers = [
-            (bytes(k), bytes(v))
-            for k, v in scope["headers"]
-            if bytes(k).decode("latin-1").lower() in keep and bytes(k).lower() != b"cookie"
-        ]
-        cookie = keep.get("cookie")
-        if cookie is not None:
-            headers.append((b"cookie", cookie.encode("latin-1")))
+        headers = refresh_lines(scope["headers"], facts.headers)
         sub = refresh_scope(
             scope, exchange.request_headers(headers) or headers, facts.query, self._lifespan_state
         )

@@ -11,14 +11,14 @@ fields the entry's key or its ``Vary`` names (plus the ``vary_cookies`` cookies)
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from .entry import Entry
 from .keys import cookie_values
 from .policy import RequestPlan
 
-__all__ = ["refresh_environ", "refresh_headers", "refresh_scope"]
+__all__ = ["refresh_environ", "refresh_headers", "refresh_lines", "refresh_scope"]
 
 #: ASGI scope keys a refresh keeps from the request that triggered it (RFC-level facts
 #: about the target and the server, nothing about the client).
@@ -62,6 +62,24 @@ def refresh_headers(plan: RequestPlan, entry: Entry) -> dict[str, str]:
         if crumbs:
             headers["cookie"] = "; ".join(crumbs)
     return headers
+
+
+def refresh_lines(
+    lines: Iterable[tuple[bytes, bytes]], kept: Mapping[str, str]
+) -> list[tuple[bytes, bytes]]:
+    """The header lines of a refresh from the request's own ``lines``: those of the
+    fields the refresh keeps, as they came (the key was made from them, repeated lines
+    apart), except ``Cookie``, which is the one the refresh built (only the rule's
+    ``vary_cookies``, never a session)."""
+    out = []
+    for name, value in lines:
+        lower = bytes(name).lower()
+        if lower != b"cookie" and lower.decode("latin-1") in kept:
+            out.append((bytes(name), bytes(value)))
+    cookie = kept.get("cookie")
+    if cookie is not None:
+        out.append((b"cookie", cookie.encode("latin-1")))
+    return out
 
 
 def refresh_scope(
