@@ -27,8 +27,8 @@ Usage (Flask; the Starlette ``TestClient`` and Django's ``Client`` work the same
         client = app.test_client()
         assert_stored(client.get("/items/1"))
         assert_hit(client.get("/items/1"))
-        routecache_clock.advance(61)  # past the rule's ttl=60
-        assert_miss(client.get("/items/1"), fwd="stale")
+        routecache_clock.advance(61)  # past the rule's ttl=60: expired and gone
+        assert_miss(client.get("/items/1"), fwd="uri-miss")
 
 The ``assert_*`` helpers read the ``Cache-Status`` header of any response object with
 ``headers`` (Starlette/httpx, werkzeug, Django, requests) and fail with the header and

@@ -49,8 +49,19 @@ def warm(
     headers: Mapping[str, str] | None = None,
     done: Callable[[Result], object] | None = None,
 ) -> list[Result]:
-    """GET each URL through ``app``; returns ``(url, status, Cache-Status)`` per URL
-    (and passes each to ``done`` as it comes, for a progress bar)."""
+    """GET each URL through ``app``; returns ``(url, status, Cache-Status)`` per URL.
+
+    Args:
+        app: an ASGI app (run on an event loop of its own, with ``asyncio.run``) or a
+            WSGI app, with routecache installed.
+        urls: paths with an optional query string (``/items/1?fields=name``).
+        host: the ``Host`` the requests carry; keys include it, so use the one your
+            clients send.
+        scheme: ``"http"`` or ``"https"``, the scheme the app sees (also keyed).
+        headers: extra request headers sent with every URL (a rule's ``vary``
+            headers, say); a ``Cookie`` would make the requests bypass the cache.
+        done: called with each result as it comes (the command line's progress bar).
+    """
     extra = dict(headers or {})
     if _is_asgi(app):
         return asyncio.run(_warm_asgi(app, list(urls), host, scheme, extra, done))

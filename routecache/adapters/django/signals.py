@@ -94,6 +94,19 @@ def invalidate_on_save(
     """Invalidate ``tags`` and ``paths`` (templated from the instance) after each save
     and delete of ``model``; returns a function that disconnects the handlers.
 
+    Args:
+        model: the model class whose ``post_save`` and ``post_delete`` are connected.
+        tags: tag templates filled from the instance's attributes (``"item:{pk}"``,
+            ``"author:{author.id}"``), or a callable taking the instance and returning
+            the tags.
+        paths: URL path templates (``"/items/{pk}"``; every query string and variant
+            of the path goes), or a callable taking the instance.
+        setting: the name of the settings dict whose store is used (``ROUTECACHE``).
+        on_commit: run the removal when the transaction commits
+            (``transaction.on_commit``), so a request arriving in between cannot store
+            the old row again; outside a transaction it runs at once. ``False`` runs
+            it inside the signal handler.
+
     A store fault is logged, never raised into the code that saved the model.
     """
     if isinstance(tags, str) or isinstance(paths, str):
