@@ -178,8 +178,7 @@ class CachePolicy:
         self._rules = rules if isinstance(rules, RuleSet) else RuleSet(rules)
         self._matches: dict[str, RuleMatch | None] = {}
         self._keys: dict[tuple[object, ...], CacheKey] = {}
-        #: What makes a request unkeyable, and which fields it normalises; the driver
-        #: options replace them.
+        #: What makes a request unkeyable, what it normalises: the driver options' own.
         self.guard, self.normaliser = KeyGuard(), Normaliser()
         for name, value in (
             ("honor_cache_control", honor_cache_control),
