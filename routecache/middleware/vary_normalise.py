@@ -247,22 +247,34 @@ class Normaliser:
         #: The driver's codings and languages (``None``: off).
         self.codings = codings_option(normalize_accept_encoding, "normalize_accept_encoding")
         self.languages = languages_option(normalize_accept_language, "normalize_accept_language")
-        self._memo: dict[tuple[str, str, Setting], str] = {}
+        self._memo: dict[tuple[Setting, Setting, str | None, str | None], _Change] = {}
 
-    def _best(self, field: str, value: str | None, choices: tuple[str, ...]) -> str:
-        if value is None:
-            return _IDENTITY if field == _ENCODING else choices[0]
-        memo_key = (field, value, choices)
-        best = self._memo.get(memo_key)
-        if best is None:
-            if field == _ENCODING:
-                best = best_coding(value, choices)
-            else:
-                best = best_language(value, choices)
-            if len(self._memo) >= _MEMO_SIZE:
-                self._memo.clear()
-            self._memo[memo_key] = best
-        return best
+    def _change(
+        self, codings: Setting, languages: Setting, encoding: str | None, language: str | None
+    ) -> _Change:
+        # Memoised: most traffic repeats a few browser spellings.
+        memo_key = (codings, languages, encoding, language)
+        change = self._memo.get(memo_key)
+        if change is None:
+            best = {}
+            if codings is not None:
+                best[_ENCODING] = best_coding(encoding, codings)
+            if languages is not None:
+                best[_LANGUAGE] = best_language(language, languages)
+            changed = {
+                field: value
+                for field, value in best.items()
+                if value != (encoding if field == _ENCODING else language)
+            }
+            lines = tuple((n.encode("latin-1"), v.encode("latin-1")) for n, v in best.items())
+            change = _Change(best, changed, lines)
+            if len(encoding or "") + len(language or "") <= MAX_FIELD_LENGTH:
+                # Oversized values (treated as absent) are not kept: the memo's memory
+                # stays bounded by the field limit, whatever the server lets through.
+                if len(self._memo) >= _MEMO_SIZE:
+                    self._memo.clear()
+                self._memo[memo_key] = change
+        return change
 
     def apply(self, facts: Any, rule: Any) -> tuple[Any, tuple[tuple[bytes, bytes], ...]]:
         """``facts`` with the normalised fields in place of the client's, and the
@@ -277,17 +289,33 @@ class Normaliser:
         if codings is None and languages is None:
             return facts, ()
         headers, lines = facts.headers, facts.lines
-        changed: dict[str, str] = {}
-        for field, choices in ((_ENCODING, codings), (_LANGUAGE, languages)):
-            if choices is None:
-                continue
-            value = headers.get(field)
-            best = self._best(field, value, choices)
-            if best != value or (lines is not None and field in lines):
-                changed[field] = best
+        change = self._change(
+            codings,
+            languages,
+            headers.get(_ENCODING) if codings is not None else None,
+            headers.get(_LANGUAGE) if languages is not None else None,
+        )
+        changed = change.changed
+        if lines is not None and not lines.keys().isdisjoint(change.best):
+            # Repeated lines of a normalised field become its one normalised line.
+            changed = change.best
+            lines = {name: seen for name, seen in lines.items() if name not in changed} or None
         if not changed:
             return facts, ()
-        if lines is not None:
-            lines = {name: seen for name, seen in lines.items() if name not in changed} or None
-        rewrites = tuple((n.encode("latin-1"), v.encode("latin-1")) for n, v in changed.items())
+        rewrites = change.lines if changed is change.best else change.changed_lines
         return facts.with_fields(_Fields(headers, changed), lines), rewrites
+
+
+class _Change:
+    """The normalised values of one pair of field values: all of them (``best``), those
+    that differ from the client's (``changed``), and the lines a driver sets."""
+
+    __slots__ = ("best", "changed", "changed_lines", "lines")
+
+    def __init__(
+        self, best: dict[str, str], changed: dict[str, str], lines: tuple[tuple[bytes, bytes], ...]
+    ) -> None:
+        self.best = best
+        self.changed = changed
+        self.lines = lines
+        self.changed_lines = tuple(line for line in lines if line[0].decode() in changed)

@@ -88,3 +88,12 @@ def test_the_memo_of_parsed_values_stays_bounded() -> None:
         )
         normaliser.apply(facts, None)
     assert len(normaliser._memo) <= 1024
+    normaliser._memo.clear()
+    for n in range(100):  # oversized values are answered, never kept
+        huge = f"{n}, " + "gzip, " * 10_000
+        facts = facts.with_fields({"accept-encoding": huge, "accept-language": huge}, None)
+        assert normaliser.apply(facts, None)[1] == (
+            (b"accept-encoding", b"identity"),
+            (b"accept-language", b"en"),
+        )
+    assert normaliser._memo == {}
