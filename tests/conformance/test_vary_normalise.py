@@ -11,12 +11,14 @@ the option off, every spelling is its own variant, as RFC 9111 §4.1 lets a cach
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from routecache import ConfigurationError, Rule
 from routecache.middleware.config import CacheConfig
 from tests.conformance.harness import Client, Origin, Reply, Seen, wait_until
+from tests.conformance.helpers import entry_keys
 from tests.conformance.rfc_helpers import is_hit, ours, reply, stored
 
 
@@ -39,7 +41,7 @@ BROWSERS = [
 
 
 def test_two_spellings_are_one_variant_and_the_view_sees_the_normalised_value(
-    origin: Origin, make_client: Callable[..., Client]
+    origin: Origin, make_client: Callable[..., Client], store: Any, redis_client: Any
 ) -> None:
     origin.on("/r", _echo("accept-encoding"))
     client = make_client(rules=[Rule("/r", ttl=60)], normalize_accept_encoding=["br", "gzip"])
@@ -52,6 +54,9 @@ def test_two_spellings_are_one_variant_and_the_view_sees_the_normalised_value(
         assert resp.body == b"accept-encoding=br"
     assert origin.count("/r") == 1
     assert origin.seen[0].headers["accept-encoding"] == "br"
+    if redis_client is not None:
+        # The primary entry (the latest variant) and the one variant: nothing per spelling.
+        assert len(entry_keys(redis_client, store.prefix)) == 2
 
 
 def test_q0_exclusions_and_the_app_preference_order_are_honoured(
