@@ -8,12 +8,14 @@ by the one value the app will act on: the best content-coding the app produces
 (RFC 9110 §12.5.3), the best language it serves (RFC 4647 §3.4 lookup). The key, the
 ``Vary`` variants **and the request the view receives** all carry that value (the
 drivers rewrite the request), so the view never sees anything but what the entry is
-keyed on: normalising stays poisoning-proof (issue 10's rule). Each field then takes
-at most ``len(list) + 1`` values.
+keyed on: normalising stays poisoning-proof (issue 10's rule). ``Accept-Encoding``
+then takes at most ``len(codings) + 1`` values (``identity``), ``Accept-Language``
+``len(languages)``.
 
 A field too long, with too many members, or that does not parse (a bad ``q``, a
-token with a space) is treated as absent: ``identity`` and the default language,
-which every client can take. Nothing here raises on request input.
+parameter without ``=``, a language range that is not a tag) is treated as absent:
+``identity`` and the default language, which every client can take. Nothing here
+raises on request input.
 """
 
 from __future__ import annotations
