@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
-NAMES = ("codec", "headers", "cache_control", "vary", "keys")
+NAMES = ("codec", "headers", "cache_control", "vary", "keys", "accept")
 
 
 def _seeds(target: str) -> list[bytes]:

@@ -33,6 +33,7 @@ from routecache.middleware.headers import (
     split_list,
 )
 from routecache.middleware.keys import canonical_host, field_value, request_key, variant_hash
+from routecache.middleware.vary_normalise import best_coding, best_language
 
 __all__ = ["TARGETS", "seal"]
 
@@ -149,10 +150,19 @@ def keys(data: bytes) -> None:
         assert key == again
 
 
+def accept(data: bytes) -> None:
+    """``Accept-Encoding`` / ``Accept-Language`` normalisation answers any value with
+    one of the app's choices (or ``identity``), never raising."""
+    text = data.decode("latin-1")
+    assert best_coding(text, ("br", "gzip")) in ("br", "gzip", "identity")
+    assert best_language(text, ("en", "fr-CH", "de")) in ("en", "fr-CH", "de")
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "codec": codec,
     "headers": headers,
     "cache_control": cache_control,
     "vary": vary,
     "keys": keys,
+    "accept": accept,
 }

@@ -223,6 +223,8 @@ class CacheMiddleware:
         if action == Action.INVALIDATE:
             await self._forward(scope, receive, send, self.engine.exchange(plan))
             return
+        if plan.rewrites:
+            scope = _rewritten(scope, plan.rewrites)
         verdict = await self.engine.lookup(plan)
         kind = verdict.kind
         if kind in _SERVE_KINDS:
@@ -289,6 +291,15 @@ class CacheMiddleware:
             await exchange.finish(None)
             return
         await exchange.finish(relay.body())
+
+
+def _rewritten(scope: Scope, fields: tuple[tuple[bytes, bytes], ...]) -> Scope:
+    """A copy of ``scope`` whose ``fields`` replace every line of those names."""
+    names = {name for name, _ in fields}
+    out = dict(scope)
+    kept = [(k, v) for k, v in scope["headers"] if bytes(k).lower() not in names]
+    out["headers"] = [*kept, *fields]
+    return out
 
 
 async def _discard(message: Message) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from .engine_async import AsyncEngine
 from .engine_sync import SyncEngine
@@ -23,6 +23,7 @@ from .rules import DEFAULT_MAX_BODY_SIZE, Rule
 from .stores.base import AsyncStore, Store
 from .stores.memory import MemoryStore
 from .targeted import DEFAULT_TARGETS
+from .vary_normalise import Normaliser
 
 __all__ = ["OPTION_NAMES", "CacheConfig"]
 
@@ -76,6 +77,13 @@ class CacheConfig(CheckedOptions):
         trusted_headers: rewriting headers the app or its middleware honours: part of
             the key instead of a bypass (e.g. ``X-Forwarded-Proto`` behind a proxy).
         stripped_headers: rewriting headers removed before they reach the app: ignored.
+        normalize_accept_encoding: ``False`` (off), ``True`` (``gzip``) or the
+            content-codings the app produces, preferred first: a looked-up request's
+            ``Accept-Encoding`` becomes the best of them (or ``identity``), for the
+            view, the key and the ``Vary`` variants alike. A rule's own setting wins.
+        normalize_accept_language: ``False`` (off) or the language tags the app
+            serves, the default first: ``Accept-Language`` becomes the best match
+            (RFC 4647 lookup). Django's adapter takes ``True`` for ``settings.LANGUAGES``.
     """
 
     def __init__(
@@ -103,6 +111,8 @@ class CacheConfig(CheckedOptions):
         unkeyed_headers: Iterable[str] = DEFAULT_UNKEYED_HEADERS,
         trusted_headers: Iterable[str] = (),
         stripped_headers: Iterable[str] = (),
+        normalize_accept_encoding: bool | Iterable[str] = False,
+        normalize_accept_language: Literal[False] | Iterable[str] = False,
     ) -> None:
         self.policy = CachePolicy(
             rules,
@@ -120,6 +130,7 @@ class CacheConfig(CheckedOptions):
             invalidate_location=invalidate_location,
         )
         self.policy.guard = KeyGuard(unkeyed_headers, trusted_headers, stripped_headers)
+        self.policy.normaliser = Normaliser(normalize_accept_encoding, normalize_accept_language)
         if not isinstance(collapse, bool):
             raise ConfigurationError(f"collapse must be True or False, got {collapse!r}")
         self.collapse = collapse

@@ -125,6 +125,25 @@ class RequestFacts:
         self.trusted = trusted
         self.unkeyable = unkeyable
 
+    def with_fields(
+        self, headers: Mapping[str, str], lines: Mapping[str, Sequence[str]] | None
+    ) -> RequestFacts:
+        """The same request with other ``headers`` and ``lines`` (normalised fields)."""
+        return RequestFacts(
+            method=self.method,
+            scheme=self.scheme,
+            host=self.host,
+            path=self.path,
+            query=self.query,
+            headers=headers,
+            has_body=self.has_body,
+            raw_path=self.raw_path,
+            prefix=self.prefix,
+            lines=lines,
+            trusted=self.trusted,
+            unkeyable=self.unkeyable,
+        )
+
     def __repr__(self) -> str:
         return f"<RequestFacts {self.method} {self.scheme}://{self.host}{self.path}>"
 
@@ -158,6 +177,7 @@ class RequestPlan:
         "key",
         "match",
         "request_cc",
+        "rewrites",
         "rule",
         "store_ok",
     )
@@ -175,6 +195,7 @@ class RequestPlan:
         request_cc: Directives | None = None,
         authorized: bool = False,
         store_ok: bool = True,
+        rewrites: tuple[tuple[bytes, bytes], ...] = (),
     ) -> None:
         self.action = action
         self.facts = facts
@@ -187,6 +208,9 @@ class RequestPlan:
         self.authorized = authorized
         self.head = facts.method == "HEAD"
         self.store_ok = store_ok
+        #: Request fields the driver replaces before the app sees the request
+        #: (normalised ``Accept-*`` values; see ``vary_normalise.py``).
+        self.rewrites = rewrites
 
     def __repr__(self) -> str:
         return f"<RequestPlan {self.action.name} fwd={self.fwd} detail={self.detail}>"

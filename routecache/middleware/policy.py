@@ -72,6 +72,7 @@ from .rules import (
     compile_globs,
 )
 from .targeted import DEFAULT_TARGETS, Targets
+from .vary_normalise import Normaliser
 
 __all__ = [
     "Action",
@@ -177,8 +178,8 @@ class CachePolicy:
         self._rules = rules if isinstance(rules, RuleSet) else RuleSet(rules)
         self._matches: dict[str, RuleMatch | None] = {}
         self._keys: dict[tuple[object, ...], CacheKey] = {}
-        #: What makes a request unkeyable; the driver options replace it.
-        self.guard = KeyGuard()
+        #: What makes a request unkeyable, what it normalises: the driver options' own.
+        self.guard, self.normaliser = KeyGuard(), Normaliser()
         for name, value in (
             ("honor_cache_control", honor_cache_control),
             ("honor_request_cache_control", honor_request_cache_control),
@@ -381,16 +382,17 @@ class CachePolicy:
                 request_cc.no_cache = True  # §5.4: Pragma only without Cache-Control
             if request_cc.no_store:
                 store_ok = False
-        key = self._key(facts, rule)
+        facts, rewrites = self.normaliser.apply(facts, rule)
         return RequestPlan(
             Action.LOOKUP,
             facts,
             match=match,
             rule=rule,
-            key=key,
+            key=self._key(facts, rule),
             request_cc=request_cc,
             authorized="authorization" in headers,
             store_ok=store_ok,
+            rewrites=rewrites,
         )
 
     def _plan_unsafe(self, facts: RequestFacts, match: RuleMatch | None) -> RequestPlan:

@@ -15,9 +15,10 @@ import inspect
 import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from .errors import CheckedOptions, ConfigurationError, check_options, invalid
+from .vary_normalise import codings_option, languages_option
 
 __all__ = [
     "DEFAULT_CACHE_STATUSES",
@@ -195,6 +196,13 @@ class Rule(CheckedOptions):
         jitter: spread each rule-given TTL by up to ``+/- jitter`` (0 <= x < 1).
         cache_statuses: status codes that may be stored.
         max_body_size: larger bodies stream through without being stored.
+        normalize_accept_encoding: ``None`` (the driver's setting), ``False`` (off),
+            ``True`` (``gzip``) or the content-codings the app produces: the request's
+            ``Accept-Encoding`` is replaced by the best of them (or ``identity``) for
+            the key, the ``Vary`` variants and the view alike.
+        normalize_accept_language: ``None`` (the driver's setting), ``False`` (off) or
+            the language tags the app serves, the default first: ``Accept-Language``
+            is replaced by the best match (RFC 4647 lookup).
     """
 
     __slots__ = (
@@ -209,6 +217,8 @@ class Rule(CheckedOptions):
         "jitter",
         "max_body_size",
         "methods",
+        "normalize_accept_encoding",
+        "normalize_accept_language",
         "override",
         "param_names",
         "params",
@@ -249,6 +259,8 @@ class Rule(CheckedOptions):
         jitter: float = 0,
         cache_statuses: Iterable[int] = DEFAULT_CACHE_STATUSES,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        normalize_accept_encoding: bool | Iterable[str] | None = None,
+        normalize_accept_language: Literal[False] | Iterable[str] | None = None,
     ) -> None:
         self.path = path
         self.regex, self.param_names = _template_regex(path)
@@ -324,6 +336,18 @@ class Rule(CheckedOptions):
                 f"{where}: max_body_size must be a number of bytes, got {max_body_size!r}"
             )
         self.max_body_size = max_body_size
+        # None: the driver's setting; an empty tuple: off for this rule.
+        self.normalize_accept_encoding = (
+            None
+            if normalize_accept_encoding is None
+            else codings_option(normalize_accept_encoding, "normalize_accept_encoding", where) or ()
+        )
+        self.normalize_accept_language = (
+            None
+            if normalize_accept_language is None
+            else languages_option(normalize_accept_language, "normalize_accept_language", where)
+            or ()
+        )
 
     @classmethod
     def from_dict(cls, options: Mapping[str, Any], *, setting: str = "rule") -> Rule:
@@ -372,6 +396,8 @@ class Rule(CheckedOptions):
             "jitter": self.jitter,
             "cache_statuses": tuple(sorted(self.cache_statuses)),
             "max_body_size": self.max_body_size,
+            "normalize_accept_encoding": _setting(self.normalize_accept_encoding),
+            "normalize_accept_language": _setting(self.normalize_accept_language),
         }
 
     @property
@@ -387,6 +413,11 @@ class Rule(CheckedOptions):
 
     def __repr__(self) -> str:
         return f"Rule({self.path!r}, ttl={self.ttl!r}, methods={sorted(self.methods)!r})"
+
+
+def _setting(value: tuple[str, ...] | None) -> tuple[str, ...] | bool | None:
+    # The constructor's spelling of a normalisation setting: () is off.
+    return False if value == () else value
 
 
 _OPTION_NAMES: Final = frozenset(inspect.signature(Rule).parameters) - {"path"}

@@ -399,6 +399,8 @@ class CacheMiddleware:
             return self.app(environ, self._tagging(start_response, member))
         if action == Action.INVALIDATE:
             return self._forward(environ, start_response, self.engine.exchange(plan))
+        if plan.rewrites:
+            environ = _with_fields(environ, plan.rewrites)
         verdict = self.engine.lookup(plan)
         kind = verdict.kind
         if kind in _SERVE_KINDS:
@@ -469,6 +471,14 @@ def _discard_start(
     status: str, headers: list[tuple[str, str]], exc_info: Any = None
 ) -> Callable[[bytes], object]:
     return lambda data: None
+
+
+def _with_fields(environ: Environ, fields: tuple[tuple[bytes, bytes], ...]) -> Environ:
+    """A copy of ``environ`` with ``fields`` in place of the client's (normalised)."""
+    out = dict(environ)
+    for name, value in fields:
+        out[_environ_key(name.decode("latin-1"))] = value.decode("latin-1")
+    return out
 
 
 def _with_conditionals(environ: Environ, conditional: HeaderList) -> Environ:

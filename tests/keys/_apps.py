@@ -25,8 +25,9 @@ from fastapi import Request as FastAPIRequest
 
 from tests.conformance.harness import ASGIClient, Resp
 
-#: The headers and cookies the rules of these tests vary on.
-VARY: tuple[str, ...] = ("accept-language",)
+#: The headers the echo reports and its responses vary on (the rules of these tests
+#: may declare ``accept-language``), and the cookies they vary on.
+VARY: tuple[str, ...] = ("accept-language", "accept-encoding")
 VARY_COOKIES: tuple[str, ...] = ("theme",)
 #: Headers that rewrite what an app sees, when the app or a middleware honours them.
 WATCHED: tuple[str, ...] = (
@@ -44,8 +45,8 @@ WATCHED: tuple[str, ...] = (
     "x-original-url",
     "x-rewrite-url",
 )
-#: Every echo varies on the language (a rule may declare it or learn it).
-VARY_FIELD = ("Vary", "Accept-Language")
+#: Every echo varies on the language and the coding (a rule may declare or learn them).
+VARY_FIELD = ("Vary", "Accept-Language, Accept-Encoding")
 
 Lines = list[tuple[bytes, bytes]]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -33,6 +33,7 @@ __all__ = [
     "facts_from_request",
     "refresh_request",
     "response_headers",
+    "rewrite_fields",
     "swapped_conditionals",
 ]
 
@@ -257,6 +258,14 @@ class ServedResponse(HttpResponse):
         for name, value in current.items():
             if name.lower() not in self._as_served:
                 yield name, value
+
+
+def rewrite_fields(request: HttpRequest, fields: Iterable[tuple[bytes, bytes]]) -> None:
+    """Put ``fields`` (normalised values) in ``request.META`` in place of the client's,
+    for the rest of the request: the view and every middleware below see them."""
+    for name, value in fields:
+        request.META[_meta_key(name.decode("latin-1"))] = value.decode("latin-1")
+    request.__dict__.pop("headers", None)
 
 
 @contextmanager

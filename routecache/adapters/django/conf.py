@@ -34,6 +34,7 @@ from ...middleware.errors import ConfigurationError, unknown_option
 from ...middleware.rules import Rule
 from ...middleware.stores import AsyncRedisStore, MemoryStore, RedisStore
 from ...middleware.stores.base import validate_prefix
+from ...middleware.vary_normalise import best_language
 from .routes import ResolvedRuleSet, discover_views
 
 __all__ = [
@@ -120,6 +121,8 @@ def parse(value: Any, setting: str = SETTING) -> tuple[Parsed | None, list[Probl
                 f"Remove it from {setting}; known keys: {', '.join(sorted(KNOWN_KEYS))}.",
             )
         )
+    if value.get("NORMALIZE_ACCEPT_LANGUAGE") is True:
+        value = {**value, "NORMALIZE_ACCEPT_LANGUAGE": django_languages()}
     probe = MemoryStore(max_bytes=1)
     for key, name in OPTION_KEYS.items():
         if key not in value:
@@ -139,6 +142,17 @@ def parse(value: Any, setting: str = SETTING) -> tuple[Parsed | None, list[Probl
     problems.extend(_parse_rules(value.get("RULES", ()), setting, parsed))
     problems.extend(_parse_store(value, setting, parsed))
     return (None if problems else parsed), problems
+
+
+def django_languages() -> list[str]:
+    """The codes of ``settings.LANGUAGES``, the one ``LANGUAGE_CODE`` resolves to
+    first (the default when nothing matches, as ``LocaleMiddleware`` does): what
+    ``NORMALIZE_ACCEPT_LANGUAGE: True`` means."""
+    codes = [str(code) for code, _ in getattr(settings, "LANGUAGES", ())]
+    if not codes:
+        return codes
+    default = best_language(str(getattr(settings, "LANGUAGE_CODE", "")), codes)
+    return [default, *(code for code in codes if code != default)]
 
 
 def _parse_rules(rules: Any, setting: str, parsed: Parsed) -> list[Problem]:
@@ -515,8 +529,8 @@ def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
     if setting in _ROUTING_SETTINGS:
         for state in list(_states.values()):
             state.forget_routes()
-    elif setting == "CACHES":
-        reset()
+    elif setting in ("CACHES", "LANGUAGES", "LANGUAGE_CODE"):
+        reset()  # LANGUAGES: what NORMALIZE_ACCEPT_LANGUAGE=True means
     elif setting in _states:
         reset(setting)
 

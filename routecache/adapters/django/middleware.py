@@ -67,6 +67,7 @@ from ._http import (
     facts_from_request,
     refresh_request,
     response_headers,
+    rewrite_fields,
     swapped_conditionals,
 )
 
@@ -370,7 +371,10 @@ class CacheMiddleware:
     def _plan(self, state: conf.State, request: HttpRequest) -> RequestPlan | None:
         try:
             state.ensure_routes()
-            return state.policy.plan(facts_from_request(request))
+            plan = state.policy.plan(facts_from_request(request))
+            if plan.rewrites:
+                rewrite_fields(request, plan.rewrites)
+            return plan
         except Exception:
             logger.exception("routecache: could not plan the request; passing it through")
             return None
