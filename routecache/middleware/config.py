@@ -21,7 +21,7 @@ from .keys import DEFAULT_UNKEYED_HEADERS, KeyGuard
 from .policy import CachePolicy
 from .rules import DEFAULT_MAX_BODY_SIZE, Rule
 from .stores.base import AsyncStore, Store
-from .stores.memory import MemoryStore
+from .stores.memory import AsyncMemoryStore, MemoryStore
 from .targeted import DEFAULT_TARGETS
 
 __all__ = ["OPTION_NAMES", "CacheConfig"]
@@ -76,6 +76,9 @@ class CacheConfig(CheckedOptions):
         trusted_headers: rewriting headers the app or its middleware honours: part of
             the key instead of a bypass (e.g. ``X-Forwarded-Proto`` behind a proxy).
         stripped_headers: rewriting headers removed before they reach the app: ignored.
+        metrics_flush: seconds between two flushes of this process's counters to Redis
+            for the fleet view of ``routecache stats`` (``None``, the default: off;
+            needs a Redis store). See ``routecache.metrics.fleet``.
     """
 
     def __init__(
@@ -103,6 +106,7 @@ class CacheConfig(CheckedOptions):
         unkeyed_headers: Iterable[str] = DEFAULT_UNKEYED_HEADERS,
         trusted_headers: Iterable[str] = (),
         stripped_headers: Iterable[str] = (),
+        metrics_flush: float | None = None,
     ) -> None:
         self.policy = CachePolicy(
             rules,
@@ -145,6 +149,22 @@ class CacheConfig(CheckedOptions):
                 f"store must be a RedisStore, AsyncRedisStore or MemoryStore, got {store!r}"
             )
         self.store = store
+        if metrics_flush is not None:
+            metrics_flush = _positive(metrics_flush, "metrics_flush")
+            if isinstance(store, (MemoryStore, AsyncMemoryStore)):
+                raise ConfigurationError(
+                    f"metrics_flush needs a Redis store (the fleet view lives in Redis), "
+                    f"got {store!r}"
+                )
+        self.metrics_flush = metrics_flush
+
+    def start_metrics_flush(self) -> None:
+        """Start the process's fleet-view flusher when ``metrics_flush`` asks for it
+        (once per process; drivers call it when they build an engine)."""
+        if self.metrics_flush is not None:
+            from ..metrics import fleet
+
+            fleet.start(self.sync_store(), self.metrics_flush)
 
     @classmethod
     def for_driver(cls, driver: str, options: Mapping[str, Any]) -> CacheConfig:
@@ -176,6 +196,7 @@ class CacheConfig(CheckedOptions):
 
     def async_engine(self) -> AsyncEngine:
         """An engine for asyncio drivers."""
+        self.start_metrics_flush()
         return AsyncEngine(
             self.policy,
             self.async_store(),
@@ -187,6 +208,7 @@ class CacheConfig(CheckedOptions):
 
     def sync_engine(self) -> SyncEngine:
         """An engine for threaded drivers."""
+        self.start_metrics_flush()
         return SyncEngine(
             self.policy,
             self.sync_store(),

@@ -65,6 +65,9 @@ LOOKUP_BUCKETS: Final = (
 #: Upper bounds (bytes) of the stored body-size histogram.
 BODY_BUCKETS: Final = (256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216)
 
+#: Path hashes each rule remembers between two flushes of the fleet view.
+PATHS_SAMPLE: Final = 64
+
 #: One DEBUG line per decision (``routecache.policy``), when DEBUG is on for it.
 decision_log = logging.getLogger("routecache.policy")
 _DEBUG: Final = logging.DEBUG
@@ -104,15 +107,17 @@ class Histogram:
 
 class RuleCounters:
     """The counters of one rule: plain hits apart (the hot path), the rest by
-    ``(outcome, detail)``, and the bytes stored."""
+    ``(outcome, detail)``, the bytes stored, and a few path hashes of the entries it
+    stored (for the fleet view's memory by rule)."""
 
-    __slots__ = ("counts", "hits", "rule", "stored_bytes")
+    __slots__ = ("counts", "hits", "paths", "rule", "stored_bytes")
 
     def __init__(self, rule: str) -> None:
         self.rule = rule
         self.hits = 0
         self.stored_bytes = 0
         self.counts: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self.paths: set[str] = set()
 
 
 class Metrics:
@@ -179,6 +184,8 @@ class Metrics:
         slot.counts["stored", ""] += 1
         slot.stored_bytes += entry_size
         self.body_bytes.observe(body_size)
+        if plan.key is not None and len(slot.paths) < PATHS_SAMPLE:
+            slot.paths.add(plan.key.path_hash)
         self.debug = decision_log.isEnabledFor(_DEBUG)
         if self.debug:
             _log_decision(plan, "stored", f"{entry_size} bytes")
