@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
@@ -179,3 +179,34 @@ def test_decisions_are_logged_at_debug_on_routecache_policy(
         for _ in range(256):
             metrics.hit(plan)
     assert 1 <= len(caplog.records) < 256
+
+
+def test_stale_refresh_and_revalidation_are_counted(routecache_clock: Any) -> None:
+    async def item(request: Request) -> Response:
+        if request.headers.get("if-none-match") == '"v1"':
+            return Response(status_code=304, headers={"etag": '"v1"'})
+        return PlainTextResponse("v1", headers={"etag": '"v1"'})
+
+    app = Starlette(routes=[Route("/items/{id}", item)])
+    app.add_middleware(
+        CacheMiddleware,
+        store=MemoryStore().as_async(),
+        rules=[Rule("/items/{id}", ttl=10, stale_while_revalidate=60)],
+    )
+    client = TestClient(app)
+    client.get("/items/1")  # miss, stored
+    routecache_clock.advance(11)
+    stale = client.get("/items/1")  # served stale; refreshed (a 304) after it went out
+    assert "detail=stale-while-revalidate" in stale.headers["cache-status"]
+    assert "hit" in client.get("/items/1").headers["cache-status"]
+    items = routecache.metrics.snapshot()["rules"]["/items/{id}"]
+    assert items["requests"] == {
+        "hit": {"": 1},
+        "miss": {"uri-miss": 1},
+        "stale": {"stale-while-revalidate": 1},
+    }
+    assert items["events"] == {
+        "stored": {"": 2},  # the miss, and the entry the 304 refreshed
+        "refresh": {"": 1},
+        "revalidated": {"": 1},
+    }
