@@ -68,7 +68,15 @@ INSPECT_LIMIT: Final = 100_000
 #: Items (URLs to warm, paths and tags to purge) from which a progress bar is shown.
 PROGRESS_MIN: Final = 10
 #: What ``stats`` counts (keys under the prefix, by kind).
-KEY_KINDS: Final = ("entries", "variants", "path_indexes", "tag_indexes", "locks", "fences")
+KEY_KINDS: Final = (
+    "entries",
+    "variants",
+    "path_indexes",
+    "tag_indexes",
+    "locks",
+    "fences",
+    "metrics",
+)
 
 T = TypeVar("T")
 
@@ -130,7 +138,9 @@ def guarded(call: Callable[[], T]) -> T:
 
 
 def stats(store: Any) -> Result:
-    """Keys under the prefix by kind (a ``SCAN``).
+    """Keys under the prefix by kind (a ``SCAN``); on Redis, the fleet's requests by rule
+    over the last 5 minutes (what the processes with ``metrics_flush``
+    flushed) and the memory under the prefix by rule, with the server's settings.
 
     The store's ``faults`` and ``breaker_open`` are left out: in this process they
     describe the command's own connection, not the application's.
@@ -139,7 +149,73 @@ def stats(store: Any) -> Result:
         found: dict[str, Any] = guarded(store.stats)
     data = {k: v for k, v in found.items() if k not in ("faults", "breaker_open")}
     width = max(len(name) for name in data)
-    return Result(data, [f"{name:>{width}}: {value}" for name, value in data.items()])
+    lines = [f"{name:>{width}}: {value}" for name, value in data.items()]
+    client = getattr(store, "client", None)
+    if client is not None and hasattr(client, "pipeline"):
+        from .metrics import fleet
+
+        with _quiet(store):
+            data["fleet"] = guarded(lambda: _redis(fleet.fleet_stats, client, store.prefix))
+            data["memory"] = guarded(lambda: _redis(fleet.memory_stats, client, store.prefix))
+        lines += _fleet_lines(data["fleet"]) + _memory_lines(data["memory"])
+    return Result(data, lines)
+
+
+def _redis(call: Callable[..., T], client: Any, prefix: str) -> T:
+    """``call(client, prefix)`` with redis-py's errors as a ``StoreError``."""
+    import redis
+
+    try:
+        return call(client, prefix)
+    except redis.RedisError as exc:
+        raise StoreError(f"stats: {exc}") from exc
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def _fleet_lines(fleet: dict[str, Any]) -> list[str]:
+    rules = fleet["rules"]
+    head = f"fleet, last {fleet['minutes']:g} min ({fleet['processes']} processes reporting):"
+    if not rules:
+        return ["", head, "  nothing flushed (turn it on with the option metrics_flush)"]
+    width = max(len("rule"), *(len(r) for r in rules))
+    lines = [
+        "",
+        head,
+        f"  {'rule':<{width}}  {'requests':>8}  {'hit ratio':>9}  {'hit':>7}  {'stale':>6}"
+        f"  {'collapsed':>9}  {'miss':>7}  {'bypass':>7}",
+    ]
+    for name, row in rules.items():
+        ratio = "-" if row["hit_ratio"] is None else f"{row['hit_ratio']:.1%}"
+        lines.append(
+            f"  {name:<{width}}  {row['requests']:>8}  {ratio:>9}  {row['hit']:>7}"
+            f"  {row['stale']:>6}  {row['collapsed']:>9}  {row['miss']:>7}  {row['bypass']:>7}"
+        )
+    return lines
+
+
+def _memory_lines(memory: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        f"memory under the prefix: ~{_size(memory['bytes'])} in {memory['keys']} keys "
+        f"(MEMORY USAGE of {memory['sampled']} sampled)",
+    ]
+    by_rule = memory["bytes_by_rule"]
+    width = max((len(r) for r in by_rule), default=0)
+    lines += [f"  {name:<{width}}  ~{_size(n)}" for name, n in by_rule.items()]
+    maxmemory = _size(memory["maxmemory"]) if memory["maxmemory"] else "0 (no limit)"
+    lines.append(
+        f"redis: used_memory {_size(memory['used_memory'])}, maxmemory {maxmemory}, "
+        f"maxmemory-policy {memory['maxmemory_policy']}"
+    )
+    lines += [f"warning: {w}" for w in memory["warnings"]]
+    return lines
 
 
 @contextlib.contextmanager

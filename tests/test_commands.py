@@ -126,13 +126,19 @@ def warm(doors: Doors) -> None:
 
 
 def steady(text: str) -> str:
-    """Output without the figures that move between two runs (ages, times left)."""
+    """Output without the figures that move between two runs (ages, times left, the
+    server's memory)."""
+    text = re.sub(r"used_memory [\d.]+ \w+,", "used_memory N,", text)
     return re.sub(r" *\d+(\.\d+)?s\b", " Ns", text)
 
 
 def steady_json(data: Any) -> Any:
     if isinstance(data, dict):
-        return {k: steady_json(v) for k, v in data.items() if k not in ("age", "expires_in")}
+        return {
+            k: steady_json(v)
+            for k, v in data.items()
+            if k not in ("age", "expires_in", "used_memory")
+        }
     if isinstance(data, list):
         return [steady_json(v) for v in data]
     return data

@@ -193,7 +193,7 @@ def test_a_stalled_redis_is_a_bounded_bypass_and_the_breaker_stops_waiting(
         assert driver.calls["GET"] == 1 + 1 + THRESHOLD + 20
         assert driver.client.errors == []
         # Counted every time, logged once (not 24 tracebacks).
-        faults = [r for r in caplog.records if r.name == "routecache"]
+        faults = [r for r in caplog.records if r.name.startswith("routecache")]
         assert 1 <= len(faults) <= 2, [r.getMessage() for r in faults]
     finally:
         # Answered once the stall is over.

@@ -34,6 +34,7 @@ from .tee import BodyTee
 __all__ = ["CacheMiddleware", "facts_from_scope"]
 
 logger = logging.getLogger("routecache")
+refresh_logger = logging.getLogger("routecache.refresh")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -217,7 +218,7 @@ class CacheMiddleware:
             await self.app(scope, receive, send)
             return
         if action == Action.BYPASS:
-            member = self.policy.forward_member(plan.fwd or "bypass", plan.detail)
+            member = self.engine.bypass_member(plan)
             await self.app(scope, receive, _tagging_send(send, member, self.policy))
             return
         if action == Action.INVALIDATE:
@@ -287,7 +288,9 @@ class CacheMiddleware:
         try:
             await self.app(sub, receive, relay.send)
         except Exception:
-            logger.warning("routecache: background refresh of %s failed", facts.path, exc_info=True)
+            refresh_logger.warning(
+                "routecache: background refresh of %s failed", facts.path, exc_info=True
+            )
             await exchange.finish(None)
             return
         await exchange.finish(relay.body())

@@ -21,7 +21,7 @@ from .keys import DEFAULT_UNKEYED_HEADERS, KeyGuard
 from .policy import CachePolicy
 from .rules import DEFAULT_MAX_BODY_SIZE, Rule
 from .stores.base import AsyncStore, Store
-from .stores.memory import MemoryStore
+from .stores.memory import AsyncMemoryStore, MemoryStore
 from .targeted import DEFAULT_TARGETS
 from .vary_normalise import Normaliser
 
@@ -84,6 +84,9 @@ class CacheConfig(CheckedOptions):
         normalize_accept_language: ``False`` (off) or the language tags the app
             serves, the default first: ``Accept-Language`` becomes the best match
             (RFC 4647 lookup). Django's adapter takes ``True`` for ``settings.LANGUAGES``.
+        metrics_flush: seconds between two flushes of this process's counters to Redis
+            for the fleet view of ``routecache stats`` (``None``, the default: off;
+            needs a Redis store). See ``routecache.metrics.fleet``.
     """
 
     def __init__(
@@ -113,6 +116,7 @@ class CacheConfig(CheckedOptions):
         stripped_headers: Iterable[str] = (),
         normalize_accept_encoding: bool | Iterable[str] = False,
         normalize_accept_language: Literal[False] | Iterable[str] = False,
+        metrics_flush: float | None = None,
     ) -> None:
         self.policy = CachePolicy(
             rules,
@@ -156,6 +160,22 @@ class CacheConfig(CheckedOptions):
                 f"store must be a RedisStore, AsyncRedisStore or MemoryStore, got {store!r}"
             )
         self.store = store
+        if metrics_flush is not None:
+            metrics_flush = _positive(metrics_flush, "metrics_flush")
+            if isinstance(store, (MemoryStore, AsyncMemoryStore)):
+                raise ConfigurationError(
+                    f"metrics_flush needs a Redis store (the fleet view lives in Redis), "
+                    f"got {store!r}"
+                )
+        self.metrics_flush = metrics_flush
+
+    def start_metrics_flush(self) -> None:
+        """Start the process's fleet-view flusher when ``metrics_flush`` asks for it
+        (once per process; drivers call it when they build an engine)."""
+        if self.metrics_flush is not None:
+            from ..metrics import fleet
+
+            fleet.start(self.sync_store(), self.metrics_flush)
 
     @classmethod
     def for_driver(cls, driver: str, options: Mapping[str, Any]) -> CacheConfig:
@@ -187,6 +207,7 @@ class CacheConfig(CheckedOptions):
 
     def async_engine(self) -> AsyncEngine:
         """An engine for asyncio drivers."""
+        self.start_metrics_flush()
         return AsyncEngine(
             self.policy,
             self.async_store(),
@@ -198,6 +219,7 @@ class CacheConfig(CheckedOptions):
 
     def sync_engine(self) -> SyncEngine:
         """An engine for threaded drivers."""
+        self.start_metrics_flush()
         return SyncEngine(
             self.policy,
             self.sync_store(),

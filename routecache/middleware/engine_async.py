@@ -34,6 +34,7 @@ from .concurrency_async import Background, Signal, sleep
 from .entry import Codec, DecodedEntries, Entry, decode_entry
 from .errors import StoreError
 from .keys import path_hash, variant_hash
+from .metrics import LOOKUP_SAMPLE, METRICS, Metrics, RuleCounters
 from .pending import RETRY_FIRST, RETRY_MAX, PendingInvalidations
 from .policy import (
     Action,
@@ -65,7 +66,8 @@ def _wall_clock() -> float:
     return time.time()
 
 
-logger = logging.getLogger("routecache")
+logger = logging.getLogger("routecache.invalidation")
+_perf_counter = time.perf_counter
 
 #: Request fields replaced when the engine sends its own conditional request.
 _CONDITIONALS: Final = frozenset(
@@ -186,6 +188,7 @@ class Exchange:
                     await self.engine.land(plan, flight, self._freshened)
             else:
                 await self.engine.delete(plan)
+            self.engine.metrics.count(plan, "revalidated")
             served = policy.serve(
                 plan,
                 updated,
@@ -210,6 +213,7 @@ class Exchange:
         )
         self._rp = rp
         if not rp.store:
+            self.engine.metrics.count(plan, "not-stored", rp.detail)
             # Known now (status, headers, declared size): the requests waiting on this
             # fetch go and fetch for themselves at once, not when this client has read
             # the last byte.
@@ -226,6 +230,7 @@ class Exchange:
 
     def _stale_if_error(self, entry: Entry, now: float, status: int | None) -> Served:
         self.engine.counts["stale_if_error"] += 1
+        self.engine.metrics.count(self.plan, "stale-if-error")
         return self.engine.policy.serve(
             self.plan,
             entry,
@@ -304,6 +309,12 @@ class AsyncEngine:
         #: The wall clock read for ages and freshness (``routecache.testing`` moves it).
         self.clock: Callable[[], float] = _wall_clock
         self.counts: Counter[str] = Counter()
+        #: Per-rule counters (``metrics.py``), shared by the engines of the process.
+        self.metrics: Metrics = METRICS
+        #: The hit counters of each rule (``None``: no rule), found without a call.
+        self._hit_slots: dict[object, RuleCounters] = {}
+        #: Counts lookups modulo ``LOOKUP_SAMPLE``: the one at 0 is timed.
+        self._lookup_tick = 0
         self.corrupt = FaultLog("routecache entries", interval=60.0)
         self.decoded = DecodedEntries()
         self._flights: dict[str, Signal] = {}
@@ -346,10 +357,16 @@ class AsyncEngine:
         # Read with the entry: a fetch that follows writes only if nothing was
         # invalidated since (the store compares when it writes).
         fence = Fence()
+        # One lookup in LOOKUP_SAMPLE is timed: two clock reads and a bisect cost
+        # more than the rest of the counting on a hit.
+        tick = self._lookup_tick = (self._lookup_tick + 1) % LOOKUP_SAMPLE
+        started = _perf_counter() if not tick else 0.0
         try:
             data = await self.store.get(key, fence=fence)
         except StoreError:
             return self._unavailable(plan)
+        if not tick:
+            self.metrics.lookup_seconds.observe(_perf_counter() - started)
         if self._unsure_until and self._unsure():
             return self._bypass(plan, "store-recovering")
         now = self.clock()
@@ -535,14 +552,29 @@ class AsyncEngine:
         assert entry is not None
         now = self.clock()
         if verdict.collapsed:
+            self.metrics.count(plan, "collapsed", verdict.fwd)
             return self.policy.serve(
                 plan, entry, now, hit=False, fwd=verdict.fwd or "uri-miss", collapsed=True
             )
         self.counts["hit"] += 1
-        return self.policy.serve(plan, entry, now, detail=verdict.detail)
+        detail = verdict.detail
+        if detail is None:
+            # ``Metrics.hit`` inlined (the hot path): one dict lookup, one increment.
+            slot = self._hit_slots.get(plan.rule)
+            if slot is None:
+                slot = self._hit_slots[plan.rule] = self.metrics.slot(plan)
+            slot.hits += 1
+            if self.metrics.debug or not slot.hits & 255:
+                self.metrics.log_hit(plan)
+        else:
+            kind = verdict.kind
+            stale = kind == VerdictKind.STALE_WHILE_REVALIDATE or detail == "max-stale"
+            self.metrics.count(plan, "stale" if stale else "hit", detail)
+        return self.policy.serve(plan, entry, now, detail=detail)
 
     def gateway_timeout(self, plan: RequestPlan) -> Served:
         """The ``504`` for ``only-if-cached`` with nothing usable."""
+        self.metrics.count(plan, "miss", "only-if-cached")
         return self.policy.gateway_timeout(plan)
 
     async def refresh(self, plan: RequestPlan, verdict: Verdict) -> Exchange | None:
@@ -602,6 +634,7 @@ class AsyncEngine:
         refresh_verdict.flight = _Flight(name, token, None, locked=True)
         refresh_verdict.fence = fence
         self.counts["refresh"] += 1
+        self.metrics.count(plan, "refresh")
         return Exchange(self, refresh_plan, refresh_verdict)
 
     # -- forwarding -----------------------------------------------------------------
@@ -612,7 +645,19 @@ class AsyncEngine:
             verdict = Verdict(VerdictKind.FORWARD, fwd=plan.fwd or "method")
         if plan.action == Action.LOOKUP:
             self.counts["miss"] += 1
+            if verdict.fwd == "bypass":
+                self.metrics.count(plan, "bypass", verdict.detail)
+            else:
+                self.metrics.count(plan, "miss", verdict.detail or verdict.fwd)
+        else:
+            self.metrics.count(plan, "bypass", plan.detail or verdict.fwd)
         return Exchange(self, plan, verdict)
+
+    def bypass_member(self, plan: RequestPlan) -> bytes:
+        """The ``Cache-Status`` member of a request the cache stays out of (a
+        ``BYPASS`` plan: no rule, a cookie, a safe uncached method...), counted."""
+        self.metrics.count(plan, "bypass", plan.detail or plan.fwd)
+        return self.policy.forward_member(plan.fwd or "bypass", plan.detail)
 
     # -- writes ---------------------------------------------------------------------
 
@@ -642,10 +687,12 @@ class AsyncEngine:
             return None
         if stored is False:
             self.counts["fenced"] += 1
+            self.metrics.count(plan, "fenced")
             if fence is not None:
                 fence.refused = True
             return None
         self.counts["stored"] += 1
+        self.metrics.stored(plan, len(entry.body), len(data))
         return data
 
     async def delete(self, plan: RequestPlan) -> None:
@@ -666,6 +713,9 @@ class AsyncEngine:
         refused by the store's fence.
         """
         self._detach_flights(invalidation)
+        counted = self.metrics.invalidations
+        counted["paths"] += len(invalidation.paths)
+        counted["tags"] += len(invalidation.tags)
         pending = self.pending
         seq = pending.mark() if pending else 0
         try:
@@ -674,12 +724,14 @@ class AsyncEngine:
             )
         except StoreError as exc:
             self.counts["invalidation_failed"] += 1
+            counted["failures"] += 1
             if pending.add(invalidation, exc):
                 self.background.start(self._retry)
             return 0
         if seq:
             pending.landed(invalidation, seq)  # it covers earlier failures of its targets
         self.counts["invalidated"] += removed
+        counted["entries"] += removed
         return removed
 
     async def _retry(self) -> None:
@@ -705,6 +757,8 @@ class AsyncEngine:
                 settled = pending.landed(invalidation, batch.seq)
                 self.counts["invalidated"] += removed
                 self.counts["invalidation_retried"] += 1
+                self.metrics.invalidations["entries"] += removed
+                self.metrics.invalidations["retried"] += 1
                 logger.warning("routecache: pending invalidation of %s landed", ", ".join(settled))
                 if pending.due() is None:
                     return  # nothing left: end now, not one sleep later

@@ -27,7 +27,7 @@ from .policy import Invalidation
 
 __all__ = ["RETRY_FIRST", "RETRY_FOR", "RETRY_MAX", "Batch", "PendingInvalidations"]
 
-logger = logging.getLogger("routecache")
+logger = logging.getLogger("routecache.invalidation")
 
 #: First retry delay (seconds); doubled after each failed retry...
 RETRY_FIRST: Final = 0.05

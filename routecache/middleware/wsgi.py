@@ -38,6 +38,7 @@ from .tee import BodyTee
 __all__ = ["CacheMiddleware", "facts_from_environ", "raw_target"]
 
 logger = logging.getLogger("routecache")
+refresh_logger = logging.getLogger("routecache.refresh")
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Callable[[bytes], object]]
@@ -362,7 +363,7 @@ class _AfterClose:
         try:
             task()
         except Exception:
-            logger.warning("routecache: background refresh failed", exc_info=True)
+            refresh_logger.warning("routecache: background refresh failed", exc_info=True)
 
 
 class CacheMiddleware:
@@ -395,7 +396,7 @@ class CacheMiddleware:
         if action == Action.PASS:
             return self.app(environ, start_response)
         if action == Action.BYPASS:
-            member = self.policy.forward_member(plan.fwd or "bypass", plan.detail)
+            member = self.engine.bypass_member(plan)
             return self.app(environ, self._tagging(start_response, member))
         if action == Action.INVALIDATE:
             return self._forward(environ, start_response, self.engine.exchange(plan))

@@ -430,6 +430,7 @@ class State:
         engine = self._async.get(loop)
         if engine is None:
             config = self.config
+            config.start_metrics_flush()
             if self.url is not None:
                 store: Any = AsyncRedisStore(self.url, **config.store.settings)
             else:

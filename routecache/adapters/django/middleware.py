@@ -74,6 +74,7 @@ from ._http import (
 __all__ = ["CacheMiddleware"]
 
 logger = logging.getLogger("routecache")
+store_logger = logging.getLogger("routecache.store")
 
 _SERVE_KINDS: Final = (
     VerdictKind.FRESH,
@@ -154,7 +155,7 @@ class _SyncFinish:
         try:
             self.exchange.finish(body)
         except Exception:
-            logger.warning("routecache: storing the response failed", exc_info=True)
+            store_logger.warning("routecache: storing the response failed", exc_info=True)
 
     async def aclose(self, body: bytes | None) -> None:
         # An async body under WSGI: Django consumes it on a loop of its own.
@@ -380,8 +381,7 @@ class CacheMiddleware:
             return None
 
     @staticmethod
-    def _tag(response: HttpResponseBase, policy: CachePolicy, plan: RequestPlan) -> None:
-        member = policy.forward_member(plan.fwd or "bypass", plan.detail)
+    def _tag(response: HttpResponseBase, policy: CachePolicy, member: bytes) -> None:
         apply_headers(response, policy.forwarded_headers(response_headers(response), member))
 
     # -- sync ---------------------------------------------------------------------
@@ -396,7 +396,7 @@ class CacheMiddleware:
             return get_response(request)
         if plan.action == Action.BYPASS:
             response = get_response(request)
-            self._tag(response, state.policy, plan)
+            self._tag(response, state.policy, state.sync_engine().bypass_member(plan))
             return response
         engine = state.sync_engine()
         if plan.action == Action.INVALIDATE:
@@ -471,7 +471,7 @@ class CacheMiddleware:
             return await get_response(request)
         if plan.action == Action.BYPASS:
             response = await get_response(request)
-            self._tag(response, state.policy, plan)
+            self._tag(response, state.policy, state.async_engine().bypass_member(plan))
             return response
         loop = asyncio.get_running_loop()
         engine = state.async_engine()

@@ -16,7 +16,7 @@ from collections import Counter
 
 __all__ = ["CircuitBreaker", "FaultLog"]
 
-logger = logging.getLogger("routecache")
+logger = logging.getLogger("routecache.store")
 
 
 class CircuitBreaker:

@@ -17,7 +17,7 @@ from typing import Any
 
 __all__ = ["AsyncNotifier", "SyncNotifier"]
 
-logger = logging.getLogger("routecache")
+logger = logging.getLogger("routecache.store")
 
 
 class AsyncNotifier:

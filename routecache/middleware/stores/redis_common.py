@@ -696,7 +696,8 @@ def is_entry_key(key: str, prefix: str) -> bool:
 
 def classify_keys(keys: Iterable[bytes], prefix: str) -> dict[str, int]:
     """Count keys under ``prefix`` by kind (entries, variants, indexes, locks, and the
-    generation keys and tag marks of the fencing, as ``fences``)."""
+    generation keys and tag marks of the fencing, as ``fences``; the fleet view's
+    counters as ``metrics``)."""
     counts = {
         "entries": 0,
         "variants": 0,
@@ -704,10 +705,14 @@ def classify_keys(keys: Iterable[bytes], prefix: str) -> dict[str, int]:
         "tag_indexes": 0,
         "locks": 0,
         "fences": 0,
+        "metrics": 0,
     }
     tag_prefix = f"{prefix}:{{t".encode()
+    metrics_prefix = f"{prefix}:metrics:".encode()
     for key in keys:
-        if key.endswith((b":g", b":gen", b":inv")):
+        if key.startswith(metrics_prefix):
+            counts["metrics"] += 1
+        elif key.endswith((b":g", b":gen", b":inv")):
             counts["fences"] += 1
         elif key.startswith(tag_prefix):
             counts["tag_indexes"] += 1
