@@ -122,7 +122,18 @@ def test_a_write_or_an_invalidation_in_another_process_evicts_at_once(
     assert reader.get(k()) == b"junk"  # what Redis holds now (the engine rejects it)
     assert writer.set(k(), b"v5", 60)
     assert reader.get(k()) == b"v5"
+    # FLUSHALL's null message is not batched with the keys' (Redis sends it during the
+    # command, so it may be written after the reply): wait until it was applied.
+    flushed = threading.Event()
+    original_flush = reader.near._flush
+
+    def flush() -> None:
+        original_flush()
+        flushed.set()
+
+    reader.near._flush = flush
     plain.flushall()
+    assert flushed.wait(10)
     assert reader.get(k()) is None
 
 

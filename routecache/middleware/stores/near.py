@@ -300,7 +300,15 @@ class NearCache:
                 sock.close()
 
     def _drain(self) -> None:
-        """Apply what the tracking socket holds, without blocking."""
+        """Apply what the tracking socket holds, without blocking. Anything unexpected
+        (a reply that does not parse) is a lost connection, never an error for the
+        lookup that drained."""
+        try:
+            self._drain_socket()
+        except Exception:
+            self._lost()
+
+    def _drain_socket(self) -> None:
         sock = self._sock
         if sock is None:
             return
@@ -393,7 +401,12 @@ class NearCache:
                 self._ping_sent = 0.0
                 self.ready = True
                 self.tracking.set()
-            self._watch(sock, stop)
+            try:
+                self._watch(sock, stop)
+            except Exception:
+                with self._lock:
+                    if self._sock is sock:
+                        self._lost()
 
     def _watch(self, sock: socket.socket, stop: threading.Event) -> None:
         while not stop.is_set() and self._sock is sock:
