@@ -20,7 +20,7 @@ from .middleware.entry import Codec, Entry
 from .middleware.errors import ConfigurationError, StoreError
 from .middleware.policy import CachePolicy
 from .middleware.rules import Rule
-from .middleware.stores import AsyncRedisStore, MemoryStore, RedisStore
+from .middleware.stores import AsyncRedisStore, MemoryStore, NearCache, RedisStore
 
 __version__ = "0.1.0"
 
@@ -32,6 +32,7 @@ __all__ = [
     "ConfigurationError",
     "Entry",
     "MemoryStore",
+    "NearCache",
     "RedisStore",
     "Rule",
     "StoreError",

@@ -62,7 +62,7 @@ def make_flask_caching() -> Any:
     return app
 
 
-def make_routecache() -> Any:
+def make_routecache(near: bool = False) -> Any:
     """Flask + routecache: the public API of DESIGN.md."""
     import routecache
     import routecache.adapters.flask
@@ -71,7 +71,14 @@ def make_routecache() -> Any:
     _add_slow_view(app)
     routecache.adapters.flask.RouteCache(
         app,
-        store=routecache.RedisStore(common.REDIS_URL),
+        store=routecache.RedisStore(
+            common.REDIS_URL, near_cache=routecache.NearCache() if near else None
+        ),
         rules=[routecache.Rule(common.PATH_TEMPLATE, ttl=common.TTL)],
     )
     return app
+
+
+def make_routecache_near() -> Any:
+    """Flask + routecache with a near cache (L1, 64 MiB)."""
+    return make_routecache(near=True)

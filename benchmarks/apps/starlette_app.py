@@ -37,7 +37,7 @@ def _slow_app() -> Any:
     return Starlette(routes=[Route("/items/{id:int}", item)])
 
 
-def make_routecache() -> Any:
+def make_routecache(near: bool = False) -> Any:
     """Starlette + routecache: the public API of DESIGN.md."""
     import routecache
     import routecache.adapters.starlette
@@ -45,7 +45,14 @@ def make_routecache() -> Any:
     app = _slow_app()
     app.add_middleware(
         routecache.adapters.starlette.CacheMiddleware,
-        store=routecache.AsyncRedisStore(common.REDIS_URL),
+        store=routecache.AsyncRedisStore(
+            common.REDIS_URL, near_cache=routecache.NearCache() if near else None
+        ),
         rules=[routecache.Rule(common.PATH_TEMPLATE, ttl=common.TTL)],
     )
     return app
+
+
+def make_routecache_near() -> Any:
+    """Starlette + routecache with a near cache (L1, 64 MiB)."""
+    return make_routecache(near=True)

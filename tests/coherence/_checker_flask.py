@@ -1,7 +1,8 @@
 """The coherence checker's origin on Flask (run by gunicorn gthread, 2 workers).
 
 The same origin as ``_checker_starlette.py``: ``GET /k/<key>`` reads the version,
-then works up to ``CK_DELAY`` seconds; ``PUT /k/<key>`` bumps it.
+then works up to ``CK_DELAY`` seconds; ``PUT /k/<key>`` bumps it. ``CK_NEAR=1``: the
+store has a near cache.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 import redis
 from flask import Flask
 
-from routecache import RedisStore, Rule
+from routecache import NearCache, RedisStore, Rule
 from routecache.adapters.flask import RouteCache
 
 DELAY = float(os.environ.get("CK_DELAY", "0.02"))
@@ -41,6 +42,10 @@ def read(key: str) -> str:
 
 RouteCache(
     app,
-    store=RedisStore(os.environ["CK_CACHE_URL"], prefix=os.environ["CK_PREFIX"]),
+    store=RedisStore(
+        os.environ["CK_CACHE_URL"],
+        prefix=os.environ["CK_PREFIX"],
+        near_cache=NearCache() if os.environ.get("CK_NEAR") == "1" else None,
+    ),
     rules=[Rule("/k/<key>", ttl=60)],
 )

@@ -3,7 +3,8 @@
 ``GET /k/{key}`` reads the key's version from the version store (a private Redis
 database that is not the cache's), then takes up to ``CK_DELAY`` seconds (a view
 still working after it read its row); ``PUT /k/{key}`` bumps the version. Env:
-``CK_CACHE_URL``, ``CK_VERSION_URL``, ``CK_PREFIX``, ``CK_DELAY``.
+``CK_CACHE_URL``, ``CK_VERSION_URL``, ``CK_PREFIX``, ``CK_DELAY``, ``CK_NEAR`` (``1``: the
+store has a near cache).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from routecache import AsyncRedisStore, Rule
+from routecache import AsyncRedisStore, NearCache, Rule
 from routecache.adapters.starlette import CacheMiddleware
 
 DELAY = float(os.environ.get("CK_DELAY", "0.02"))
@@ -42,6 +43,10 @@ async def item(request: Request) -> Response:
 app = Starlette(routes=[Route("/ping", ping), Route("/k/{key}", item, methods=["GET", "PUT"])])
 app.add_middleware(
     CacheMiddleware,
-    store=AsyncRedisStore(os.environ["CK_CACHE_URL"], prefix=os.environ["CK_PREFIX"]),
+    store=AsyncRedisStore(
+        os.environ["CK_CACHE_URL"],
+        prefix=os.environ["CK_PREFIX"],
+        near_cache=NearCache() if os.environ.get("CK_NEAR") == "1" else None,
+    ),
     rules=[Rule("/k/{key}", ttl=60)],
 )

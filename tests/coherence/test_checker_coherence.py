@@ -8,7 +8,9 @@ server): a PUT bumps it and answers the new version, a GET answers the version i
 read. The guarantee checked: **every GET that starts after a PUT's response was
 received sees that version or a newer one.** Reports violations (must be 0), hit
 ratio and operations per second. Runs ``--coherence-seconds`` per server kind (15 by
-default): ``pytest tests/coherence -k checker --coherence-seconds 120 -s``.
+default): ``pytest tests/coherence -k checker --coherence-seconds 120 -s``. Each kind
+runs without and with a near cache (L1) in every worker; with it, the share of hits
+that reached Redis (``MGET``s per hit) shows that L1 served the others.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import pytest
+import redis
 
 from tests._redis_servers import LOOPBACK, RedisServer
 from tests.coherence._servers import serve
@@ -98,15 +101,30 @@ def violations(log: Log) -> list[tuple[str, float, int, int]]:
     return found
 
 
+def _mget_calls(redis_server: RedisServer) -> int:
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        stats = client.info("commandstats").get("cmdstat_mget")
+    finally:
+        client.close()
+    return int(stats["calls"]) if stats else 0
+
+
+@pytest.mark.parametrize("near", [False, True], ids=["redis", "near-cache"])
 @pytest.mark.parametrize(
     "kind",
     ["starlette", "flask"],
 )
 def test_every_read_after_a_write_sees_it(
-    kind: str, redis_clean_url: str, redis_server: RedisServer, coherence_seconds: float
+    kind: str,
+    near: bool,
+    redis_clean_url: str,
+    redis_server: RedisServer,
+    coherence_seconds: float,
 ) -> None:
     log = Log()
-    with serve(kind, redis_server) as server:
+    mgets = _mget_calls(redis_server)
+    with serve(kind, redis_server, near=near) as server:
         started = time.monotonic()
         until = started + coherence_seconds
         threads = [
@@ -118,14 +136,16 @@ def test_every_read_after_a_write_sees_it(
         for thread in threads:
             thread.join(coherence_seconds + 60.0)
         elapsed = time.monotonic() - started
+    mgets = _mget_calls(redis_server) - mgets
     found = violations(log)
     gets = len(log.gets)
     puts = sum(len(p) for p in log.puts.values())
     hits = sum(1 for *_, hit in log.gets if hit)
     print(
-        f"\n[coherence] {kind}: {len(found)} violations in {gets} GETs and {puts} PUTs "
+        f"\n[coherence] {kind}{' + near cache' if near else ''}: {len(found)} violations "
+        f"in {gets} GETs and {puts} PUTs "
         f"({CLIENTS} clients, {KEYS} keys, {elapsed:.1f}s): hit ratio {hits / max(gets, 1):.1%}, "
-        f"{(gets + puts) / elapsed:.0f} ops/s"
+        f"{(gets + puts) / elapsed:.0f} ops/s, {mgets / max(hits, 1):.2f} Redis MGETs per hit"
     )
     for key, at, seen, required in found[:5]:
         print(f"  {key} at +{at - started:.3f}s saw v{seen}, v{required} was written before")

@@ -3,7 +3,9 @@
 ``adapter`` is parametrised over every registered binding (Starlette, FastAPI, Flask,
 Django sync, Django async); ``store`` over the embedded ``MemoryStore`` and a real
 private ``redis-server`` (``RedisStore`` with a per-test prefix; ASGI drivers swap it
-for its asyncio twin). ``make_client`` builds the cached app around an ``Origin``.
+for its asyncio twin), with and without a near cache (``redis-near``: every lookup
+goes through an L1 kept coherent by Redis tracking, which is up before the case runs).
+``make_client`` builds the cached app around an ``Origin``.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for mark in _OUTDATED_LINT:
             item.add_marker(mark)
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and callspec.params.get("store_kind") == "redis":
+        if callspec is not None and callspec.params.get("store_kind") in _REDIS_KINDS:
             item.add_marker(pytest.mark.redis)
 
 
@@ -67,7 +69,23 @@ def adapter(request: pytest.FixtureRequest) -> Adapter:
     return ADAPTERS[request.param]()
 
 
-@pytest.fixture(params=["memory", "redis"])
+_REDIS_KINDS = ("redis", "redis-near")
+
+
+def _near_cache(store_kind: str) -> routecache.NearCache | None:
+    return routecache.NearCache(max_bytes=8 * 2**20) if store_kind == "redis-near" else None
+
+
+def _tracking(redis_store: Any) -> Any:
+    """Start the store's near cache, if any, and wait until Redis tracks for it."""
+    near = redis_store.near
+    if near is not None:
+        near.start()
+        assert near.tracking.wait(10), "the near cache's tracking connection did not come up"
+    return redis_store
+
+
+@pytest.fixture(params=["memory", *_REDIS_KINDS])
 def store_kind(request: pytest.FixtureRequest) -> str:
     """Which store the case runs against."""
     return str(request.param)
@@ -80,8 +98,10 @@ def store(store_kind: str, request: pytest.FixtureRequest) -> Iterator[Any]:
         yield routecache.MemoryStore()
         return
     url = request.getfixturevalue("redis_clean_url")
-    redis_store = routecache.RedisStore(url, prefix=f"conf{next(_prefixes)}")
-    yield redis_store
+    redis_store = routecache.RedisStore(
+        url, prefix=f"conf{next(_prefixes)}", near_cache=_near_cache(store_kind)
+    )
+    yield _tracking(redis_store)
     redis_store.close()
 
 
@@ -104,7 +124,9 @@ def origin() -> Origin:
 
 
 @pytest.fixture
-def make_client(adapter: Adapter, origin: Origin, store: Any) -> Iterator[Callable[..., Client]]:
+def make_client(
+    adapter: Adapter, origin: Origin, store: Any, store_kind: str
+) -> Iterator[Callable[..., Client]]:
     """``make_client(rules=[...], **options)``: the cached app around ``origin``.
 
     Every client made in one test shares the test's store. On Redis, the second and
@@ -119,7 +141,10 @@ def make_client(adapter: Adapter, origin: Origin, store: Any) -> Iterator[Callab
         if "store" not in options:
             url = getattr(store, "url", None)
             if clients and url:
-                own = routecache.RedisStore(url, prefix=store.prefix)
+                own = routecache.RedisStore(
+                    url, prefix=store.prefix, near_cache=_near_cache(store_kind)
+                )
+                _tracking(own)
                 extra_stores.append(own)
                 options["store"] = own
             else:

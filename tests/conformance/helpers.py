@@ -15,8 +15,8 @@ import redis
 from routecache.middleware.stores.base import KeySpace
 from tests.conformance.harness import Resp
 
-#: Run a case on the Redis store only (it inspects Redis itself).
-REDIS_ONLY = pytest.mark.parametrize("store_kind", ["redis"])
+#: Run a case on the Redis stores only (it inspects Redis itself), with and without L1.
+REDIS_ONLY = pytest.mark.parametrize("store_kind", ["redis", "redis-near"])
 
 #: Fields that legitimately differ between a miss and the hit replaying it.
 REPLAY_FIELDS = frozenset({"age", "cache-status"})

@@ -252,6 +252,18 @@ class MultiplexedGet:
             protocol = await self._ready()
         return await protocol.send(command)
 
+    async def send_many(self, commands: tuple[bytes, ...]) -> list[Any]:
+        """Send encoded commands in one write; their replies, in order."""
+        protocol = self._protocol
+        if (
+            protocol is None
+            or protocol.transport is None
+            or protocol.loop is not asyncio.get_running_loop()
+        ):
+            protocol = await self._ready()
+        waiters = [protocol.send(command) for command in commands]
+        return [await waiter for waiter in waiters]
+
     async def close(self) -> None:
         """Close the connection."""
         protocol, self._protocol = self._protocol, None

@@ -13,6 +13,7 @@ breaker, except invalidations (never refused, each call bounded by the timeout).
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -24,6 +25,7 @@ from .base import FENCE_TTL, Fence, KeySpace, LockState, as_paths
 from .connections import Connections, SyncConnections, script
 from .faults import CircuitBreaker, FaultLog
 from .multiplex import encode_command, sync_multiplexer
+from .near import NearCache, near_cache_option, near_target
 from .notify import SyncNotifier
 from .redis_common import (
     BATCH,
@@ -55,13 +57,14 @@ _HIT_READS = 4096
 
 class _HitRead:
     """The hit's ``MGET`` of one key: the entry, the generation it was written under,
-    and its path's generation."""
+    and its path's generation (and, for a near cache, the entry's ``PTTL``)."""
 
-    __slots__ = ("command", "names")
+    __slots__ = ("command", "names", "pttl")
 
     def __init__(self, names: tuple[str, str, str, str]) -> None:
         self.names = names
         self.command = encode_command(*names)
+        self.pttl = encode_command("PTTL", names[1])
 
 
 class RedisStore(CheckedOptions):
@@ -84,6 +87,11 @@ class RedisStore(CheckedOptions):
         multiplex: send the hit path's GETs over one pipelined connection when that is
             exactly equivalent (plain TCP or Unix socket, hiredis installed); see
             ``stores/multiplex.py``.
+        near_cache: a :class:`~routecache.middleware.stores.near.NearCache` (or a dict
+            of its options): recently read entries kept in process, served with no
+            round trip, evicted through Redis client-side caching (tracking) when any
+            process writes or invalidates them. Plain TCP or Unix socket servers only
+            (not Cluster, Sentinel or TLS yet); see ``stores/near.py``.
     """
 
     is_async = False
@@ -100,6 +108,7 @@ class RedisStore(CheckedOptions):
         breaker_cooldown: float = 5.0,
         client_options: dict[str, Any] | None = None,
         multiplex: bool = True,
+        near_cache: NearCache | dict[str, Any] | None = None,
     ) -> None:
         self.keys = KeySpace(prefix)
         self.prefix = prefix
@@ -114,6 +123,8 @@ class RedisStore(CheckedOptions):
             "client_options": dict(client_options or {}),
             "multiplex": multiplex,
         }
+        near = near_cache_option(near_cache)
+        self.settings["near_cache"] = near
         if isinstance(url_or_client, str):
             self.url: str | None = url_or_client
             self._given: Any = None
@@ -132,6 +143,12 @@ class RedisStore(CheckedOptions):
         self._connections = SyncConnections(self._connect, self._disconnect)
         self.cluster = is_cluster_client(self.client)
         self.sentinel = is_sentinel_client(self.client)
+        #: The near cache (L1), or ``None``.
+        self.near: NearCache | None = near
+        if near is not None:
+            near.bind(
+                near_target(self.client, prefix, cluster=self.cluster, sentinel=self.sentinel)
+            )
         self._twin: Any = None
         self.breaker = CircuitBreaker(breaker_threshold, breaker_cooldown)
         self.faults = FaultLog(f"{type(self).__name__}({prefix})")
@@ -229,6 +246,14 @@ class RedisStore(CheckedOptions):
         hit = self._hit_reads.get(memo)
         if hit is None:
             hit = self._hit_read(key, variant, memo)
+        near = self.near
+        if near is not None:
+            found = near.get(hit.names[1])
+            if found is not None:
+                if fence is not None:
+                    fence.gen = found.gen
+                return found.data
+            return self._get_near(near, hit, fence)
         fast_get = self._fast_get
         if fast_get is None and self.is_async:
             with self._guard("get"):
@@ -257,17 +282,48 @@ class RedisStore(CheckedOptions):
         if data is None:
             return None
         if gen is None or written != gen:
-            # Fenced by an invalidation, or not written by routecache at all: never
-            # served, and removed now rather than left to its TTL (a foreign value may
-            # have none). A miss either way, whatever this cleanup meets.
-            try:
-                with self._guard("sweep"):
-                    self._sweep_entries(keys=list(hit.names[1:]), args=[])
-            except StoreError:
-                pass
+            self._sweep_fenced(hit)
             return None
         fast: bytes = data
         return fast
+
+    def _sweep_fenced(self, hit: _HitRead) -> None:
+        # Fenced by an invalidation, or not written by routecache at all: never served,
+        # and removed now rather than left to its TTL (a foreign value may have none).
+        # A miss either way, whatever this cleanup meets.
+        try:
+            with self._guard("sweep"):
+                self._sweep_entries(keys=list(hit.names[1:]), args=[])
+        except StoreError:
+            pass
+
+    def _get_near(self, near: NearCache, hit: _HitRead, fence: Fence | None) -> bytes | None:
+        """A lookup the near cache missed: the ``MGET`` and the entry's ``PTTL`` in one
+        write; the reply is admitted to the near cache when no invalidation of its keys
+        was seen since before it was sent (``token``)."""
+        token = near.token()
+        sent = time.monotonic()
+        fast_get = self._fast_get
+        with self._guard("get"):
+            if fast_get is not None:
+                reply, ttl_ms = fast_get.send_many((hit.command, hit.pttl))
+            else:
+                pipe = self.client.pipeline(transaction=False)
+                pipe.execute_command(*hit.names)
+                pipe.pttl(hit.names[1])
+                reply, ttl_ms = pipe.execute()
+        data, written, gen = reply
+        if fence is not None:
+            fence.gen = gen or b""
+        if data is None:
+            return None
+        if gen is None or written != gen:
+            self._sweep_fenced(hit)
+            return None
+        if int(ttl_ms) > 0:
+            near.admit(hit.names[1], hit.names[1:], data, gen, sent + int(ttl_ms) / 1000, token)
+        found: bytes = data
+        return found
 
     def _hit_read(self, key: CacheKey, variant: str | None, memo: Any) -> _HitRead:
         name = self.keys.entry(key, variant)
@@ -329,15 +385,19 @@ class RedisStore(CheckedOptions):
                 marks = self._add_tags(tags, [expires, now, ttl_ms, *members])
                 if fence is not None and self._tag_refused(marks, fence):
                     return False
-            if self.cluster:
-                stored = self._set_entry(keys=entry_keys, args=entry_args)
-                self.client.publish(self.keys.channel, flight)
+            try:
+                if self.cluster:
+                    stored = self._set_entry(keys=entry_keys, args=entry_args)
+                    self.client.publish(self.keys.channel, flight)
+                    return bool(stored)
+                pipe = self.client.pipeline(transaction=False)
+                self._set_entry(keys=entry_keys, args=entry_args, client=pipe)
+                pipe.publish(self.keys.channel, flight)
+                stored, _ = pipe.execute()
                 return bool(stored)
-            pipe = self.client.pipeline(transaction=False)
-            self._set_entry(keys=entry_keys, args=entry_args, client=pipe)
-            pipe.publish(self.keys.channel, flight)
-            stored, _ = pipe.execute()
-            return bool(stored)
+            finally:
+                if self.near is not None:
+                    self.near.evict_keys(members)
 
     def _add_tags(self, tags: Sequence[str], args: list[Any]) -> list[int]:
         """Index the members under each tag; how long ago each tag was invalidated."""
@@ -368,7 +428,11 @@ class RedisStore(CheckedOptions):
     def delete(self, key: CacheKey) -> None:
         """Remove one entry (its primary key)."""
         with self._guard("delete"):
-            self.client.delete(self.keys.entry(key))
+            try:
+                self.client.delete(self.keys.entry(key))
+            finally:
+                if self.near is not None:
+                    self.near.evict_keys([self.keys.entry(key)])
 
     def get_or_lock(
         self,
@@ -448,7 +512,11 @@ class RedisStore(CheckedOptions):
         """
         if everything:
             with self._guard("invalidate", admin=True, force=True):
-                return self._purge_prefix()
+                try:
+                    return self._purge_prefix()
+                finally:
+                    if self.near is not None:
+                        self.near.clear()
         gen = "i" + uuid.uuid4().hex
         removed = 0
         for p in as_paths(path):
@@ -460,11 +528,15 @@ class RedisStore(CheckedOptions):
     def _invalidate_one_path(self, path: str, gen: str) -> int:
         phash = path_hash(path)
         index = self.keys.path_index(phash)
+        gen_key = self.keys.path_gen(phash)
         with self._guard("invalidate", force=True):
-            deleted, left = self._invalidate_path(
-                keys=[self.keys.path_gen(phash), index],
-                args=[gen, int(FENCE_TTL * 1000), BATCH],
-            )
+            try:
+                deleted, left = self._invalidate_path(
+                    keys=[gen_key, index], args=[gen, int(FENCE_TTL * 1000), BATCH]
+                )
+            finally:
+                if self.near is not None:
+                    self.near.evict_keys([gen_key])
         if int(left):
             self.sweeps.start(self._sweep_path_index, phash)
         return int(deleted) + int(left)
@@ -508,6 +580,13 @@ class RedisStore(CheckedOptions):
         return len(fenced)
 
     def _bump(self, gens: list[str], gen: str) -> None:
+        try:
+            self._bump_batches(gens, gen)
+        finally:
+            if self.near is not None:
+                self.near.evict_keys(gens)
+
+    def _bump_batches(self, gens: list[str], gen: str) -> None:
         args = [gen, int(FENCE_TTL * 1000)]
         if not self.cluster:
             for start in range(0, len(gens), GEN_BATCH):
@@ -657,4 +736,6 @@ class RedisStore(CheckedOptions):
         running event loop (the client only if this store created it); other loops'
         connections close when their loop shuts down."""
         self.sweeps.wait(max(self.timeout * 40, 10.0))
+        if self.near is not None:
+            self.near.close()
         self._connections.close()
