@@ -335,6 +335,16 @@ class SyncEngine:
 
     def lookup(self, plan: RequestPlan) -> Verdict:
         """Find and judge the entry for ``plan`` (a ``LOOKUP`` plan)."""
+        verdict = self.probe(plan)
+        if self.collapse and plan.store_ok and verdict.collapsible:
+            verdict = self._single_flight(plan, verdict)
+        return verdict
+
+    def probe(self, plan: RequestPlan) -> Verdict:
+        """Find and judge the entry for ``plan`` as :meth:`lookup` does, without
+        joining (or leading) a single flight: for a caller that serves a fresh entry
+        and hands anything else to a driver that looks it up again (the Django front
+        wrappers)."""
         key = plan.key
         assert key is not None
         pending = self.pending
@@ -366,8 +376,6 @@ class SyncEngine:
                 return self._bypass(plan, "invalidation-pending")
             verdict = self.policy.judge(plan, entry, now, variant=True)
         verdict.fence = fence
-        if self.collapse and plan.store_ok and verdict.collapsible:
-            verdict = self._single_flight(plan, verdict)
         return verdict
 
     def _unavailable(self, plan: RequestPlan) -> Verdict:
