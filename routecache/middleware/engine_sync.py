@@ -333,18 +333,13 @@ class SyncEngine:
             self.corrupt.record(f"decoding the entry for {plan.facts.path}", ValueError("corrupt"))
         return entry
 
-    def lookup(self, plan: RequestPlan) -> Verdict:
-        """Find and judge the entry for ``plan`` (a ``LOOKUP`` plan)."""
-        verdict = self.probe(plan)
-        if self.collapse and plan.store_ok and verdict.collapsible:
-            verdict = self._single_flight(plan, verdict)
-        return verdict
+    def lookup(self, plan: RequestPlan, *, collapse: bool = True) -> Verdict:
+        """Find and judge the entry for ``plan`` (a ``LOOKUP`` plan).
 
-    def probe(self, plan: RequestPlan) -> Verdict:
-        """Find and judge the entry for ``plan`` as :meth:`lookup` does, without
-        joining (or leading) a single flight: for a caller that serves a fresh entry
-        and hands anything else to a driver that looks it up again (the Django front
-        wrappers)."""
+        ``collapse=False`` never joins (nor leads) a single flight: for a caller that
+        serves only a fresh entry and hands anything else to a driver that looks it
+        up again (the Django front wrappers).
+        """
         key = plan.key
         assert key is not None
         pending = self.pending
@@ -376,6 +371,8 @@ class SyncEngine:
                 return self._bypass(plan, "invalidation-pending")
             verdict = self.policy.judge(plan, entry, now, variant=True)
         verdict.fence = fence
+        if collapse and self.collapse and plan.store_ok and verdict.collapsible:
+            verdict = self._single_flight(plan, verdict)
         return verdict
 
     def _unavailable(self, plan: RequestPlan) -> Verdict:

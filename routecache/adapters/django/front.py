@@ -139,7 +139,7 @@ class ASGIFront:
             if plan is None or plan.action != Action.LOOKUP:
                 return None
             engine = state.async_engine()
-            verdict = await engine.probe(plan)
+            verdict = await engine.lookup(plan, collapse=False)
             if verdict.kind != VerdictKind.FRESH or verdict.collapsed:
                 return None
             return engine.serve(plan, verdict)
@@ -182,7 +182,7 @@ class WSGIFront:
             if plan is None or plan.action != Action.LOOKUP:
                 return None
             engine = state.sync_engine()
-            verdict = engine.probe(plan)
+            verdict = engine.lookup(plan, collapse=False)
             if verdict.kind != VerdictKind.FRESH or verdict.collapsed:
                 return None
             return engine.serve(plan, verdict)
