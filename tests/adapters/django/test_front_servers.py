@@ -34,6 +34,8 @@ def test_hits_are_answered_before_django_and_writes_are_seen_at_once(
     with serve_app(kind, _APPS[kind], env) as server:
         miss = request(server.port, "/items/7?a=1")
         assert miss.cache_status == "routecache; fwd=uri-miss; stored"
+        for _ in range(4):  # every worker's connection to Redis made
+            assert request(server.port, "/items/7?a=1").cache_status.startswith("routecache; hit")
         started = count("started")
         # New connections: the kernel spreads them over both workers.
         hits = [request(server.port, "/items/7?a=1") for _ in range(8)]
