@@ -267,6 +267,45 @@ CONFIGS: tuple[Config, ...] = (
         ("django", "routecache.adapters.django"),
     ),
 )
+# Issue 15: each server's own ceiling (a raw callable, no Redis), and Django behind the
+# front wrappers that answer fresh hits before Django runs. Kept apart and merged by
+# server type, so the report lists every ASGI row before the WSGI ones.
+FRONT_CONFIGS: tuple[Config, ...] = (
+    Config(
+        "asgi-raw-bare",
+        "raw ASGI, prebuilt body, no Redis (ceiling)",
+        "asgi",
+        "ceiling",
+        _A + "raw_asgi:make_bare",
+    ),
+    Config(
+        "django-asgi-front",
+        "Django ASGI + routecache front wrapper",
+        "asgi",
+        "routecache",
+        _A + "django_app:make_asgi_front",
+        "django",
+        ("django", "routecache.adapters.django"),
+        lifespan="off",
+    ),
+    Config(
+        "wsgi-raw-bare",
+        "raw WSGI, prebuilt body, no Redis (ceiling)",
+        "wsgi",
+        "ceiling",
+        _A + "raw_wsgi:make_bare",
+    ),
+    Config(
+        "django-wsgi-front",
+        "Django WSGI + routecache front wrapper",
+        "wsgi",
+        "routecache",
+        _A + "django_app:make_wsgi_front",
+        "django",
+        ("django", "routecache.adapters.django"),
+    ),
+)
+CONFIGS = tuple(sorted(CONFIGS + FRONT_CONFIGS, key=lambda c: c.server != "asgi"))
 REFERENCE = {"asgi": "asgi-raw-redis", "wsgi": "wsgi-raw-redis"}
 GROUP_NAMES = {"fastapi": "FastAPI", "flask": "Flask", "django": "Django"}
 

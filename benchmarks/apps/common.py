@@ -89,6 +89,11 @@ def make_body(item_id: int, fields: str, size: int = BODY_SIZE) -> bytes:
 PREBUILT_BODY = make_body(1, "name,price")
 """What the bare-framework ceilings return for every request."""
 
+if os.environ.get("BENCH_GC_LOG"):  # benchmarks.gc_hits --server-log
+    from benchmarks.apps import gc_log
+
+    gc_log.install(os.environ["BENCH_GC_LOG"], NAME)
+
 
 _async_redis: Any = None
 _sync_redis: Any = None

@@ -168,3 +168,25 @@ def make_asgi_routecache() -> Any:
     from django.core.asgi import get_asgi_application
 
     return get_asgi_application()
+
+
+def make_wsgi_front() -> Any:
+    """Django (WSGI) + routecache's middleware, behind the front wrapper that answers
+    fresh hits before Django (``routecache.adapters.django.wsgi``)."""
+    _setup(middleware=[_ROUTECACHE_MW], view=_sync_view, extra=_routecache_settings())
+    from django.core.wsgi import get_wsgi_application
+
+    from routecache.adapters.django import wsgi
+
+    return wsgi(get_wsgi_application())
+
+
+def make_asgi_front() -> Any:
+    """Django (ASGI, async view) + routecache's middleware, behind the front wrapper
+    (``routecache.adapters.django.asgi``)."""
+    _setup(middleware=[_ROUTECACHE_MW], view=_async_view, extra=_routecache_settings())
+    from django.core.asgi import get_asgi_application
+
+    from routecache.adapters.django import asgi
+
+    return asgi(get_asgi_application())

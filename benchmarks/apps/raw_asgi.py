@@ -188,3 +188,23 @@ def make_hiredis_mux() -> ASGIApp:
         await _respond(send, 200, body)
 
     return app
+
+
+def make_bare() -> ASGIApp:
+    """Raw ASGI returning the prebuilt body, no Redis: uvicorn's own ceiling."""
+    body = common.PREBUILT_BODY
+    start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [_HEADERS_CT, (b"content-length", str(len(body)).encode())],
+    }
+    message = {"type": "http.response.body", "body": body}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send, _nothing)
+            return
+        await send(start)
+        await send(message)
+
+    return app

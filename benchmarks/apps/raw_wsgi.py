@@ -44,3 +44,15 @@ def make_redis() -> WSGIApp:
         return [body]
 
     return app
+
+
+def make_bare() -> WSGIApp:
+    """Raw WSGI returning the prebuilt body, no Redis: gunicorn gthread's own ceiling."""
+    body = common.PREBUILT_BODY
+    headers = [("Content-Type", common.CONTENT_TYPE), ("Content-Length", str(len(body)))]
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", headers)
+        return [body]
+
+    return app

@@ -347,8 +347,13 @@ class AsyncEngine:
             self.corrupt.record(f"decoding the entry for {plan.facts.path}", ValueError("corrupt"))
         return entry
 
-    async def lookup(self, plan: RequestPlan) -> Verdict:
-        """Find and judge the entry for ``plan`` (a ``LOOKUP`` plan)."""
+    async def lookup(self, plan: RequestPlan, *, collapse: bool = True) -> Verdict:
+        """Find and judge the entry for ``plan`` (a ``LOOKUP`` plan).
+
+        ``collapse=False`` never joins (nor leads) a single flight: for a caller that
+        serves only a fresh entry and hands anything else to a driver that looks it
+        up again (the Django front wrappers).
+        """
         key = plan.key
         assert key is not None
         pending = self.pending
@@ -386,7 +391,7 @@ class AsyncEngine:
                 return self._bypass(plan, "invalidation-pending")
             verdict = self.policy.judge(plan, entry, now, variant=True)
         verdict.fence = fence
-        if self.collapse and plan.store_ok and verdict.collapsible:
+        if collapse and self.collapse and plan.store_ok and verdict.collapsible:
             verdict = await self._single_flight(plan, verdict)
         return verdict
 

@@ -344,8 +344,13 @@ class SyncEngine:
             self.corrupt.record(f"decoding the entry for {plan.facts.path}", ValueError("corrupt"))
         return entry
 
-    def lookup(self, plan: RequestPlan) -> Verdict:
-        """Find and judge the entry for ``plan`` (a ``LOOKUP`` plan)."""
+    def lookup(self, plan: RequestPlan, *, collapse: bool = True) -> Verdict:
+        """Find and judge the entry for ``plan`` (a ``LOOKUP`` plan).
+
+        ``collapse=False`` never joins (nor leads) a single flight: for a caller that
+        serves only a fresh entry and hands anything else to a driver that looks it
+        up again (the Django front wrappers).
+        """
         key = plan.key
         assert key is not None
         pending = self.pending
@@ -383,7 +388,7 @@ class SyncEngine:
                 return self._bypass(plan, "invalidation-pending")
             verdict = self.policy.judge(plan, entry, now, variant=True)
         verdict.fence = fence
-        if self.collapse and plan.store_ok and verdict.collapsible:
+        if collapse and self.collapse and plan.store_ok and verdict.collapsible:
             verdict = self._single_flight(plan, verdict)
         return verdict
 

@@ -31,6 +31,10 @@ upper case: ``HONOR_CACHE_CONTROL``, ``HONOR_REQUEST_CACHE_CONTROL``, ``DEFAULT_
 ``COMPRESSION``, ``COMPRESS_MIN_SIZE``, ``INVALIDATE_LOCATION``. Without
 ``REDIS_URL``, ``STORE`` or ``CACHE`` the cache lives in each process's memory (a
 warning is logged).
+
+Hits can also be answered before Django runs at all: wrap the application,
+``application = asgi(get_asgi_application())`` or ``wsgi(get_wsgi_application())``,
+with the middleware first in ``MIDDLEWARE`` (see ``front.py``).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise missing("Django", "django", exc) from exc
 
 from .conf import KNOWN_KEYS, SETTING, aclose, get_state
+from .front import asgi, wsgi
 from .middleware import CacheMiddleware
 from .routes import cache_route, discover_rules
 from .signals import ainvalidate, invalidate, invalidate_on_save
@@ -53,9 +58,11 @@ __all__ = [
     "CacheMiddleware",
     "aclose",
     "ainvalidate",
+    "asgi",
     "cache_route",
     "discover_rules",
     "get_state",
     "invalidate",
     "invalidate_on_save",
+    "wsgi",
 ]

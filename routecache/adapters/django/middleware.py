@@ -71,7 +71,7 @@ from ._http import (
     swapped_conditionals,
 )
 
-__all__ = ["CacheMiddleware"]
+__all__ = ["CacheMiddleware", "plan_request"]
 
 logger = logging.getLogger("routecache")
 store_logger = logging.getLogger("routecache.store")
@@ -344,6 +344,23 @@ async def _adrained_body(
     return _drained_body(response, start)
 
 
+def plan_request(state: conf.State, request: HttpRequest) -> RequestPlan | None:
+    """The policy's plan for a Django request (``None``: pass it through untouched).
+
+    The one place a Django request becomes a plan, for the middleware and for the
+    front wrappers (``front.py``) alike, so both compute the same key.
+    """
+    try:
+        state.ensure_routes()
+        plan = state.policy.plan(facts_from_request(request))
+        if plan.rewrites:
+            rewrite_fields(request, plan.rewrites)
+        return plan
+    except Exception:
+        logger.exception("routecache: could not plan the request; passing it through")
+        return None
+
+
 class CacheMiddleware:
     """routecache for Django (see the module docstring for where it goes and why).
 
@@ -370,15 +387,7 @@ class CacheMiddleware:
     # -- shared -------------------------------------------------------------------
 
     def _plan(self, state: conf.State, request: HttpRequest) -> RequestPlan | None:
-        try:
-            state.ensure_routes()
-            plan = state.policy.plan(facts_from_request(request))
-            if plan.rewrites:
-                rewrite_fields(request, plan.rewrites)
-            return plan
-        except Exception:
-            logger.exception("routecache: could not plan the request; passing it through")
-            return None
+        return plan_request(state, request)
 
     @staticmethod
     def _tag(response: HttpResponseBase, policy: CachePolicy, member: bytes) -> None:

@@ -8,6 +8,10 @@ for it, and a fresh handler built with that middleware. A catch-all ``re_path`` 
 every method hands each request to the origin: a sync view under WSGI, an async view
 under ASGI (a small middleware below the cache picks the URLconf). The origin
 travels in the WSGI environ / ASGI scope, so background refreshes reach it too.
+
+``django_sync_front`` and ``django_async_front`` are the same handlers behind the
+front wrappers (``routecache.adapters.django.wsgi`` / ``asgi``), which answer fresh
+hits before Django runs: every case runs through them too.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.test import override_settings
 from django.urls import URLPattern, re_path
 
-from routecache.adapters.django import CacheMiddleware
+from routecache.adapters.django import CacheMiddleware, asgi, wsgi
 from routecache.adapters.django.conf import reset
 from tests.adapters.django.settings import configure
 
@@ -233,11 +237,15 @@ class DjangoSyncAdapter:
     """Django's WSGIHandler with the middleware in sync mode, a sync view."""
 
     name = "django_sync"
+    #: Whether the handler is behind the front wrapper (fresh hits before Django).
+    front = False
 
     def client(self, origin: Origin, **cache_options: Any) -> Any:
         setting, middleware = _middleware_for(cache_options)
         with override_settings(MIDDLEWARE=[middleware, f"{__name__}.UseOriginURLs"]):
-            handler = WSGIHandler()
+            handler: Any = WSGIHandler()
+            if self.front:
+                handler = wsgi(handler)
         return _Closing(WSGIClient(_OriginWSGI(handler, origin)), setting, middleware)
 
 
@@ -246,10 +254,30 @@ class DjangoAsyncAdapter:
     """Django's ASGIHandler with the middleware in async mode, an async view."""
 
     name = "django_async"
+    #: Whether the handler is behind the front wrapper (fresh hits before Django).
+    front = False
 
     def client(self, origin: Origin, **cache_options: Any) -> Any:
         setting, middleware = _middleware_for(cache_options)
         with override_settings(MIDDLEWARE=[middleware, f"{__name__}.UseOriginURLs"]):
-            handler = ASGIHandler()
+            handler: Any = ASGIHandler()
+            if self.front:
+                handler = asgi(handler)
         client = ASGIClient(_OriginASGI(handler, origin), store=cache_options.get("store"))
         return _Closing(client, setting, middleware)
+
+
+@register("django_sync_front")
+class DjangoSyncFrontAdapter(DjangoSyncAdapter):
+    """``django_sync`` behind ``routecache.adapters.django.wsgi``."""
+
+    name = "django_sync_front"
+    front = True
+
+
+@register("django_async_front")
+class DjangoAsyncFrontAdapter(DjangoAsyncAdapter):
+    """``django_async`` behind ``routecache.adapters.django.asgi``."""
+
+    name = "django_async_front"
+    front = True
