@@ -407,7 +407,8 @@ class State:
             weakref.WeakKeyDictionary()
         )
         self._lock = threading.Lock()
-        self._routes_for: str | None = None
+        self._routes_for: tuple[str, Any] | None = None
+        self._routes_generation = 0
 
     @property
     def store(self) -> Any:
@@ -447,21 +448,27 @@ class State:
         return engine
 
     def ensure_routes(self) -> None:
-        """Add the rules of ``@cache_route`` views (once per script prefix)."""
-        prefix = get_script_prefix()
-        if self._routes_for == prefix:
+        """Add the rules of ``@cache_route`` views (once per script prefix and URLconf)."""
+        routes_for = (get_script_prefix(), settings.ROOT_URLCONF)
+        if self._routes_for == routes_for:
             return
         with self._lock:
-            if self._routes_for == prefix:
+            if self._routes_for == routes_for:
                 return
-            found, problems = discover_views(prefix=prefix)
+            # A forget_routes() during the discovery (a settings change in another
+            # thread) must not be undone by recording the older discovery as current.
+            generation = self._routes_generation
+            prefix, urlconf = routes_for
+            found, problems = discover_views(urlconf, prefix=prefix)
             for problem in problems:
                 logger.warning("routecache: %s", problem.message)
             self.policy.rules = ResolvedRuleSet(self.explicit, found, prefix=prefix)
-            self._routes_for = prefix
+            if generation == self._routes_generation:
+                self._routes_for = routes_for
 
     def forget_routes(self) -> None:
         """Discover the ``@cache_route`` rules again on the next request."""
+        self._routes_generation += 1
         self._routes_for = None
 
     async def aclose(self) -> None:
