@@ -29,6 +29,14 @@ from tests.test_redis_faults import Driver
 DEADLINE = 30.0
 
 
+def _offset(info: bytes, field: bytes) -> int:
+    for line in info.splitlines():
+        name, _, value = line.partition(b":")
+        if name == field:
+            return int(value)
+    raise AssertionError(f"no {field!r} in INFO replication")
+
+
 class SentinelSetUp:
     """One master, one replica, one sentinel, all ours."""
 
@@ -58,6 +66,14 @@ class SentinelSetUp:
         assert isinstance(fields, list)
         flags = fields[fields.index(b"flags") + 1]
         return flags == b"slave"
+
+    def replica_caught_up(self) -> bool:
+        """The replica has acknowledged every write the master has made so far."""
+        master = redis_command(self.master.port, "INFO", "replication")
+        replica = redis_command(self.replica.port, "INFO", "replication")
+        assert isinstance(master, bytes)
+        assert isinstance(replica, bytes)
+        return _offset(replica, b"slave_repl_offset") >= _offset(master, b"master_repl_offset")
 
     def promoted(self) -> bool:
         """The sentinel names the replica as the master, and the failover is over."""
@@ -103,6 +119,8 @@ def test_the_store_follows_a_failover(kind: str, sentinel_setup: SentinelSetUp) 
     try:
         assert driver.get("/page").cache_status == "routecache; fwd=uri-miss; stored"
         assert driver.get("/page").hit
+        # Replication is asynchronous: the crash must come after the replica has the entry.
+        poll(sentinel_setup.replica_caught_up, "the replica has every write of the master")
 
         sentinel_setup.master.kill()  # SIGKILL: a crash
         killed = time.monotonic()
