@@ -53,7 +53,15 @@ from concurrent.futures import Future
 from functools import partial
 from typing import Any, Final, Protocol, cast
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import (
+    SyncToAsync,
+    ThreadSensitiveContext,
+    iscoroutinefunction,
+    markcoroutinefunction,
+    sync_to_async,
+)
+from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
 from django.http import FileResponse, HttpRequest, HttpResponseBase, StreamingHttpResponse
 
 from ...middleware import engine_async, engine_sync
@@ -117,6 +125,69 @@ def run_on_loop(
     except TimeoutError:
         _keep_referenced(future)
         logger.warning("routecache: %s still running after %ss", what, HANDOFF_TIMEOUT)
+
+
+def start_on_loop(
+    loop: asyncio.AbstractEventLoop, work: Callable[[], Awaitable[None]], what: str
+) -> None:
+    """Start ``work()`` on ``loop`` as a (referenced) background task and return at once,
+    from the loop or from any thread; its sync calls get a thread of their own
+    (``_own_sync_thread``). For work that must not hold up ``response.close()``."""
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+
+    def spawn() -> None:
+        _keep_referenced(loop.create_task(_logged(partial(_own_sync_thread, work), what)))
+
+    if running is loop:
+        spawn()
+        return
+    if loop.is_closed() or not loop.is_running():
+        logger.warning("routecache: the event loop is gone; %s skipped", what)
+        return
+    try:
+        # The task starts from a copy of this thread's context (contextvars included).
+        loop.call_soon_threadsafe(spawn)
+    except RuntimeError:  # closed in between
+        logger.warning("routecache: the event loop is gone; %s skipped", what)
+
+
+async def _own_sync_thread(work: Callable[[], Awaitable[None]]) -> None:
+    """Run ``work()`` with a thread-sensitive executor of its own.
+
+    Under Django's ``ASGIHandler`` every ``sync_to_async(thread_sensitive=True)`` call
+    of a request (sync views, sync middleware, ``response.close()``) goes to one
+    executor thread per request, chosen by a context variable that a background task
+    inherits. A refresh started from ``close()`` would queue its sync view behind the
+    ``close()`` that started it, and, once the request is over, on an executor that
+    has been shut down. ``ThreadSensitiveContext()`` cannot help: only the outermost
+    one takes effect, so the variable is set here, as asgiref's own context does.
+    """
+    own = ThreadSensitiveContext()
+    token = SyncToAsync.thread_sensitive_context.set(own)
+    try:
+        await work()
+    finally:
+        SyncToAsync.thread_sensitive_context.reset(token)
+        executor = SyncToAsync.context_to_thread_executor.pop(own, None)
+        if executor is not None:
+            # Its thread ends here: close the database connections the sync code
+            # opened in it (request_finished, which would, is the request's).
+            executor.submit(connections.close_all)
+            executor.shutdown(wait=False)
+
+
+def _asgi_loop(request: HttpRequest) -> asyncio.AbstractEventLoop | None:
+    """The server's event loop when the sync middleware serves an ASGI request (Django
+    runs it in a ``sync_to_async`` thread, which knows its loop), else ``None``."""
+    if not isinstance(request, ASGIRequest):
+        return None
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    if isinstance(loop, asyncio.AbstractEventLoop) and loop.is_running():
+        return loop
+    return None
 
 
 async def _logged(work: Callable[[], Awaitable[None]], what: str) -> None:
@@ -415,7 +486,14 @@ class CacheMiddleware:
         if kind in _SERVE_KINDS:
             response = ServedResponse(engine.serve(plan, verdict))
             if kind != VerdictKind.FRESH:
-                _on_close(response, partial(self._refresh, request, engine, plan, verdict))
+                refresh = partial(self._refresh, request, engine, plan, verdict)
+                loop = _asgi_loop(request)
+                if loop is None:
+                    _on_close(response, refresh)
+                else:
+                    # Under ASGI: in the background, not in close() (see _own_sync_thread).
+                    work = sync_to_async(refresh, thread_sensitive=True)
+                    _on_close(response, partial(start_on_loop, loop, work, "background refresh"))
             return response
         if kind == VerdictKind.GATEWAY_TIMEOUT:
             return ServedResponse(engine.gateway_timeout(plan))
@@ -492,7 +570,7 @@ class CacheMiddleware:
             response = ServedResponse(engine.serve(plan, verdict))
             if kind != VerdictKind.FRESH:
                 refresh = partial(self._arefresh, request, engine, plan, verdict)
-                _on_close(response, partial(run_on_loop, loop, refresh, "background refresh"))
+                _on_close(response, partial(start_on_loop, loop, refresh, "background refresh"))
             return response
         if kind == VerdictKind.GATEWAY_TIMEOUT:
             return ServedResponse(engine.gateway_timeout(plan))

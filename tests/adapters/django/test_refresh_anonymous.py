@@ -7,6 +7,7 @@ starts must render none of it (sync under WSGI, async under ASGI).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.test import AsyncClient, Client, override_settings
 from django.urls import path
 
+from routecache.adapters.django import middleware as django_middleware
 from tests.adapters.django.conftest import Configure, run
 
 RENDERS: list[str] = []
@@ -91,6 +93,11 @@ def test_the_async_refresh_is_anonymous(routecache: Configure) -> None:
         stale = await client.get("/me?page=1", headers=ALICE_HEADERS)
         assert "stale-while-revalidate" in stale["Cache-Status"]
         assert stale.content.decode() == ANONYMOUS
+        # The refresh runs in the background (close() does not wait for it): let it end.
+        for _ in range(1000):
+            if len(RENDERS) == 2 and not django_middleware._background:
+                break
+            await asyncio.sleep(0.01)
 
     try:
         run(body())
