@@ -76,6 +76,13 @@ def _near_cache(store_kind: str) -> routecache.NearCache | None:
     return routecache.NearCache(max_bytes=8 * 2**20) if store_kind == "redis-near" else None
 
 
+#: The suite checks HTTP semantics, not fault handling (tests/test_redis_faults.py and
+#: tests/bounded do): the default 0.25 s socket timeout let a pause of this process
+#: (a full garbage collection late in a 10,000-test run on 2 shared cores) turn a
+#: store into a timed-out write, so a case expecting a hit saw a miss.
+STORE_TIMEOUT = 5.0
+
+
 def _tracking(redis_store: Any) -> Any:
     """Start the store's near cache, if any, and wait until Redis tracks for it."""
     near = redis_store.near
@@ -99,7 +106,10 @@ def store(store_kind: str, request: pytest.FixtureRequest) -> Iterator[Any]:
         return
     url = request.getfixturevalue("redis_clean_url")
     redis_store = routecache.RedisStore(
-        url, prefix=f"conf{next(_prefixes)}", near_cache=_near_cache(store_kind)
+        url,
+        prefix=f"conf{next(_prefixes)}",
+        near_cache=_near_cache(store_kind),
+        timeout=STORE_TIMEOUT,
     )
     yield _tracking(redis_store)
     redis_store.close()
@@ -142,7 +152,10 @@ def make_client(
             url = getattr(store, "url", None)
             if clients and url:
                 own = routecache.RedisStore(
-                    url, prefix=store.prefix, near_cache=_near_cache(store_kind)
+                    url,
+                    prefix=store.prefix,
+                    near_cache=_near_cache(store_kind),
+                    timeout=STORE_TIMEOUT,
                 )
                 _tracking(own)
                 extra_stores.append(own)
