@@ -30,6 +30,7 @@ import time
 from typing import Any, Final
 
 from ..middleware.metrics import METRICS, REQUEST_OUTCOMES, Metrics
+from .periodic import Periodic
 
 __all__ = [
     "BUCKET",
@@ -65,19 +66,16 @@ def paths_key(prefix: str) -> str:
     return f"{prefix}:metrics:paths"
 
 
-class Flusher:
+class Flusher(Periodic):
     """Flushes :data:`METRICS` to Redis every ``interval`` seconds (see the module)."""
 
     def __init__(self, client: Any, prefix: str, interval: float, metrics: Metrics = METRICS):
+        super().__init__(interval, "routecache-fleet")
         self.client = client
         self.prefix = prefix
-        self.interval = interval
         self.metrics = metrics
         self.process = f"{socket.gethostname()}:{os.getpid()}"
         self._sent: dict[tuple[str, str], int] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last_warning = 0.0
 
     def _totals(self) -> dict[tuple[str, str], int]:
@@ -118,33 +116,16 @@ class Flusher:
                 self.client.delete(paths_key(self.prefix))
             self._sent.update(totals)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.flush()
-            except Exception as exc:  # Redis down: next time
-                now = time.monotonic()
-                if now - self._last_warning >= 60:
-                    self._last_warning = now
-                    logger.warning("routecache: flushing the metrics to Redis failed: %s", exc)
-
-    def start(self) -> Flusher:
-        """Start the daemon thread."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="routecache-fleet", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop the thread (no last flush: the process may be going down with Redis)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.interval + 1)
+    def failed(self, exc: Exception) -> None:
+        """Redis is down: warn at most once a minute; the deltas go with the next flush."""
+        now = time.monotonic()
+        if now - self._last_warning >= 60:
+            self._last_warning = now
+            logger.warning("routecache: flushing the metrics to Redis failed: %s", exc)
 
     def _after_fork(self) -> None:
-        self._lock = threading.Lock()
         self.process = f"{socket.gethostname()}:{os.getpid()}"
-        self.start()
+        super()._after_fork()
 
 
 _flusher: Flusher | None = None

@@ -24,7 +24,6 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,6 +39,7 @@ except ImportError as exc:  # pragma: no cover - the extra is part of [all]
 
 from ..middleware.errors import ConfigurationError
 from . import snapshot
+from .periodic import Periodic
 
 __all__ = ["Mirror", "RoutecacheCollector", "register", "samples"]
 
@@ -94,7 +94,7 @@ def samples(data: dict[str, Any]) -> dict[str, dict[tuple[str, ...], float]]:
     return out
 
 
-class RoutecacheCollector(Collector):
+class RoutecacheCollector(Collector):  # type: ignore[misc,unused-ignore]
     """Reads the counters at scrape time (one process)."""
 
     def collect(self) -> Iterator[Any]:
@@ -118,15 +118,12 @@ class RoutecacheCollector(Collector):
             yield family_h
 
 
-class Mirror:
+class Mirror(Periodic):
     """Adds the counters' increments to ``prometheus_client`` metric objects, which
     multiprocess mode writes to ``PROMETHEUS_MULTIPROC_DIR`` (see the module doc)."""
 
     def __init__(self, interval: float = 5.0) -> None:
-        self.interval = interval
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(interval, "routecache-metrics")
         self._last: dict[str, dict[tuple[str, ...], float]] = {}
         self._last_hist: dict[str, tuple[list[int], float]] = {}
         self._counters = {
@@ -165,34 +162,17 @@ class Mirror:
                     hist._sum.inc(total - before_sum)
                 self._last_hist[key] = (list(counts), total)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.flush()
-            except Exception:  # never let the exporter take anything down
-                logger.warning("routecache: mirroring the metrics failed", exc_info=True)
-
-    def start(self) -> Mirror:
-        """Start the background thread (again in a forked child)."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="routecache-metrics", daemon=True)
-        self._thread.start()
-        return self
+    def failed(self, exc: Exception) -> None:
+        """Log a failed mirror (the next one adds what this one missed)."""
+        logger.warning("routecache: mirroring the metrics failed", exc_info=exc)
 
     def stop(self) -> None:
         """Stop the thread after one last flush."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.interval + 1)
+        super().stop()
         try:
             self.flush()
-        except Exception:
-            logger.warning("routecache: mirroring the metrics failed", exc_info=True)
-
-    def _after_fork(self) -> None:
-        # Only the forking thread survives a fork: the lock may be held by nobody.
-        self._lock = threading.Lock()
-        self.start()
+        except Exception as exc:
+            self.failed(exc)
 
 
 _registered: Mirror | RoutecacheCollector | None = None
