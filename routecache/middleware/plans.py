@@ -264,6 +264,12 @@ class Verdict:
             return self.fwd in ("uri-miss", "stale")
         return self.kind == VerdictKind.REVALIDATE and self.fwd == "stale"
 
+    @property
+    def answers_alone(self) -> bool:
+        """A fresh entry of the store's own, with nothing left to do after it is sent (no
+        refresh, no flight): what a front wrapper may answer before the framework runs."""
+        return self.kind == VerdictKind.FRESH and not self.collapsed
+
     def __repr__(self) -> str:
         return f"<Verdict {self.kind.name} fwd={self.fwd} detail={self.detail}>"
 

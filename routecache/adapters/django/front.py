@@ -50,7 +50,7 @@ from django.core.handlers.wsgi import WSGIRequest, get_script_name
 from django.urls import set_script_prefix
 from django.utils.module_loading import import_string
 
-from ...middleware.plans import Action, Served, VerdictKind
+from ...middleware.plans import Action, Served
 from . import conf
 from .middleware import CacheMiddleware, plan_request
 
@@ -140,7 +140,7 @@ class ASGIFront:
                 return None
             engine = state.async_engine()
             verdict = await engine.lookup(plan, collapse=False)
-            if verdict.kind != VerdictKind.FRESH or verdict.collapsed:
+            if not verdict.answers_alone:
                 return None
             return engine.serve(plan, verdict)
         except Exception:
@@ -183,7 +183,7 @@ class WSGIFront:
                 return None
             engine = state.sync_engine()
             verdict = engine.lookup(plan, collapse=False)
-            if verdict.kind != VerdictKind.FRESH or verdict.collapsed:
+            if not verdict.answers_alone:
                 return None
             return engine.serve(plan, verdict)
         except Exception:
