@@ -312,18 +312,8 @@ class NearCache:
         sock = self._sock
         if sock is None:
             return
-        try:
-            chunk = sock.recv(1 << 16)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self._lost()
-            return
-        if not chunk:
-            self._lost()
-            return
         reader = self._reader
-        reader.feed(chunk)
+        heard = False
         while True:
             try:
                 chunk = sock.recv(1 << 16)
@@ -336,6 +326,9 @@ class NearCache:
                 self._lost()
                 return
             reader.feed(chunk)
+            heard = True
+        if not heard:
+            return
         self._last_heard = time.monotonic()
         self._ping_sent = 0.0
         while True:
